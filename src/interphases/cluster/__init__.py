@@ -1,0 +1,2 @@
+"""Submission of workflows to a batch queue (SLURM) through qtoolkit and jobflow-remote.
+"""

@@ -1,0 +1,3 @@
+"""Results database: a jobflow JobStore (embedded montydb by default, MongoDB in
+production) plus a flat summary collection and its query API.
+"""
