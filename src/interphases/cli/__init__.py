@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # command modules, in the order their commands appear in --help
-_COMMAND_MODULES = ("structures", "energetics", "migration", "stability", "database", "cluster", "demo")
+_COMMAND_MODULES = ("structures", "interfaces", "energetics", "migration", "stability", "database", "cluster", "demo")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"interphases.cli.{_name}").register(app)
