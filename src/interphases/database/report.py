@@ -1,0 +1,201 @@
+"""A small Markdown or HTML report: one ranking table and bar chart per quantity.
+
+For every ``kind`` in the summary collection (or the ones asked for) the report holds
+the ranking (best first, see :data:`interphases.database.query.HIGHER_IS_BETTER`), the
+full table as CSV, a matplotlib bar chart of the top entries, and the images (PNG/SVG)
+that workflows left in the project's ``plots/`` folders (``<project>/plots`` and
+``<project>/campaigns/*/plots``), copied next to the report.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from interphases.config import project_dir
+from interphases.database.query import best_first_descending, query
+from interphases.database.store import Database, open_database
+from interphases.errors import DatabaseError
+
+RANKING_COLUMNS = ("phases_key", "miller", "value", "units", "engine", "model", "candidate_id")
+IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
+
+
+def _label(row: pd.Series) -> str:
+    label = str(row.get("candidate_id") or row.get("phases_key") or "?")
+    miller = row.get("miller")
+    if isinstance(miller, list) and miller and not row.get("candidate_id"):
+        label += " " + "/".join(
+            "".join(str(i) for i in m) if isinstance(m, list) else str(m) for m in miller
+        )
+    return label
+
+
+def ranking_table(df: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The first ``top`` rows with the columns a reader needs, numbered from 1."""
+    cols = [c for c in RANKING_COLUMNS if c in df.columns]
+    table = df[cols].head(top).copy()
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table
+
+
+def _markdown_table(df: pd.DataFrame) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        if isinstance(v, list):
+            return "/".join(
+                "".join(str(i) for i in x) if isinstance(x, list) else str(x) for x in v
+            )
+        return (
+            "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).replace("|", "\\|")
+        )
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def bar_chart(df: pd.DataFrame, kind: str, path: Path, top: int) -> Path:
+    """Horizontal bar chart of the ranking (best at the top)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = df.head(top)
+    labels = [_label(r) for _, r in shown.iterrows()]
+    units = str(shown["units"].iloc[0]) if "units" in shown and len(shown) else ""
+    fig, ax = plt.subplots(figsize=(6.4, 0.35 * len(shown) + 1.2))
+    ax.barh(range(len(shown)), shown["value"].to_numpy(), color="#3b6ea8")
+    ax.set_yticks(range(len(shown)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{kind} ({units})" if units else kind)
+    ax.set_title(f"{kind}: ranking (best first)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def found_plots(root: Path | None = None) -> list[Path]:
+    """Images the workflows saved under ``<project>/plots`` and ``<project>/campaigns/*/plots``."""
+    root = root or project_dir()
+    dirs = [root / "plots", *sorted(root.glob("campaigns/*/plots"))]
+    return sorted(
+        p for d in dirs if d.is_dir() for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def write_report(
+    out_dir: str | Path,
+    *,
+    kinds: list[str] | None = None,
+    fmt: str = "md",
+    top: int = 20,
+    database: Database | None = None,
+    title: str = "interphases results",
+    **filters: Any,
+) -> Path:
+    """Write ``report.md`` (or ``report.html``) with rankings, CSVs and charts into ``out_dir``.
+
+    ``filters`` are passed to :func:`~interphases.database.query.query` (``campaign=``,
+    ``engine=``, ``phases=`` ...). Returns the report file.
+    """
+    if fmt not in ("md", "html"):
+        raise DatabaseError(f"report format {fmt!r} unknown: use 'md' or 'html'")
+    if top < 1:
+        raise DatabaseError(f"--top must be at least 1, got {top}")
+    db = (database or open_database()).connect()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # one read of the summary (each query is a full scan without indexes), split by kind
+    everything = query(kinds or None, sort=None, database=db, **filters)
+    wanted = (kinds or sorted(everything["kind"].dropna().unique())) if len(everything) else []
+    sections: list[dict[str, Any]] = []
+    for kind in wanted:
+        df = everything[everything["kind"] == kind]
+        df = df.sort_values(
+            "value", ascending=not best_first_descending(kind), kind="stable"
+        ).reset_index(drop=True)
+        if df.empty:
+            continue
+        slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in kind)
+        df.to_csv(out / f"{slug}.csv", index=False)
+        chart = bar_chart(df, kind, out / f"{slug}.png", top)
+        sections.append(
+            {
+                "kind": kind,
+                "n": len(df),
+                "order": "largest first" if best_first_descending(kind) else "smallest first",
+                "table": ranking_table(df, top),
+                "chart": chart.name,
+                "csv": f"{slug}.csv",
+            }
+        )
+    images = []
+    for src in found_plots():
+        dest = out / "plots" / src.name
+        dest.parent.mkdir(exist_ok=True)
+        if src.resolve() != dest.resolve():
+            shutil.copy2(src, dest)
+        images.append(dest.relative_to(out).as_posix())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    where = f"{db.location} ({db.config.source})"
+    if fmt == "md":
+        lines = [f"# {title}", "", f"Generated {stamp} from `{where}`.", ""]
+        if filters:
+            lines += [
+                "Filters: " + ", ".join(f"`{k}={v}`" for k, v in filters.items() if v is not None),
+                "",
+            ]
+        if not sections:
+            lines += ["No results match.", ""]
+        for s in sections:
+            lines += [
+                f"## {s['kind']}",
+                "",
+                f"{s['n']} results, ranked {s['order']}; full table: [{s['csv']}]({s['csv']}).",
+                "",
+                _markdown_table(s["table"]),
+                "",
+                f"![{s['kind']}]({s['chart']})",
+                "",
+            ]
+        if images:
+            lines += (
+                ["## Plots from the workflows", ""]
+                + [f"![{Path(i).stem}]({i})" for i in images]
+                + [""]
+            )
+        path = out / "report.md"
+        path.write_text("\n".join(lines))
+    else:
+        parts = [
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+            "<style>body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1><p>Generated {stamp} from <code>{html.escape(where)}</code>.</p>",
+        ]
+        if not sections:
+            parts.append("<p>No results match.</p>")
+        for s in sections:
+            parts += [
+                f"<h2>{html.escape(s['kind'])}</h2>",
+                f"<p>{s['n']} results, ranked {s['order']}; full table: <a href='{s['csv']}'>{s['csv']}</a>.</p>",
+                s["table"].to_html(index=False, float_format=lambda v: f"{v:.4g}"),
+                f"<p><img src='{s['chart']}' alt='{html.escape(s['kind'])}'></p>",
+            ]
+        if images:
+            parts.append("<h2>Plots from the workflows</h2>")
+            parts += [f"<p><img src='{html.escape(i)}' style='max-width:100%'></p>" for i in images]
+        parts.append("</body></html>")
+        path = out / "report.html"
+        path.write_text("\n".join(parts))
+    return path
