@@ -1,9 +1,262 @@
-"""CLI commands: energetics."""
+"""CLI commands: ``screen`` (interface screening) and ``surface-energy``.
+
+Both run their jobflow flow here (:func:`interphases.workflows.run.run_and_store`) into
+the project's results database, print the result as a table and, with ``-o DIR``, write
+the document as JSON. A rerun with the same inputs reads the stored result instead of
+recomputing it (``--rerun`` forces a new computation).
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+if not console.is_terminal:
+    console = Console(width=160)
+
+_ENGINE_HELP = "Energy engine: mlip (default), cp2k or vasp."
+_MODEL_HELP = "MLIP model: chgnet (default, offline), 7net-0, emt, ... (see docs/potentials.md)."
+
+
+def make_engine(engine: str, model: str | None) -> Any:
+    """An engine instance from the CLI's --engine / --model."""
+    from interphases.workflows.engines import get_engine
+
+    key = engine.lower()
+    if key == "mlip":
+        return get_engine("mlip", model=model or "chgnet")
+    if model:
+        raise typer.BadParameter("--model is for --engine mlip only")
+    return get_engine(key)
+
+
+def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(x) for x in text.replace(" ", "").split(",") if x)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{what}: give numbers separated by commas, e.g. 1.6,2.0,2.4") from exc
+    if not values:
+        raise typer.BadParameter(f"{what}: give at least one number")
+    return values
+
+
+def _j(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_ranking(doc: Any, out: Console | None = None, title: str | None = None) -> None:
+    """The screening ranking as a table (energies in J/m^2)."""
+    out = out or console
+    model = doc.ranking[0].model if doc.ranking else "?"
+    table = Table(
+        title=title or f"{doc.film} on {doc.substrate}: interface ranking ({model}; W_ad largest first, then σ)",
+        title_justify="left",
+    )
+    cols = [
+        ("rank", "right"), ("id", "left"), (f"{doc.substrate} | {doc.film} hkl", "left"), ("terminations", "left"),
+        ("W_ad J/m²", "right"), ("W_ad unrelaxed", "right"), ("σ J/m²", "right"), ("E_f J/m²", "right"),
+        ("E_el meV/Å³", "right"), ("strain %", "right"), ("area Å²", "right"), ("atoms", "right"), ("flags", "left"),
+    ]
+    for name, justify in cols:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in doc.ranking:
+        flags = []
+        if r.polar:
+            flags.append("polar")
+        if not r.converged:
+            flags.append("NOT converged")
+        table.add_row(
+            str(r.rank),
+            r.candidate_id,
+            f"({','.join(map(str, r.substrate_miller))})|({','.join(map(str, r.film_miller))})",
+            r.terminations,
+            _j(r.work_of_adhesion),
+            _j(r.unrelaxed_work_of_adhesion),
+            _j(r.interfacial_energy),
+            _j(r.formation_energy),
+            _j(r.elastic_energy_mev_per_a3),
+            f"{100 * r.von_mises_strain:.2f}",
+            f"{r.area:.1f}",
+            str(r.n_atoms),
+            ", ".join(flags),
+        )
+    out.print(table)
+
+
+def screening_maker(
+    engine: Any,
+    *,
+    max_index: int = 1,
+    max_area: float = 60.0,
+    max_strain: float = 0.05,
+    max_atoms: int | None = 300,
+    substrate_thickness: float = 8.0,
+    film_thickness: float = 8.0,
+    vacuum: float = 12.0,
+    max_candidates: int | None = 6,
+    gaps: tuple[float, ...] | None = None,
+    max_registries: int | None = None,
+    fmax: float = 0.05,
+    max_steps: int = 300,
+    interfacial_energy: bool = True,
+    relax_bulks: bool = True,
+    refine_engine: Any = None,
+    refine_top: int = 1,
+) -> Any:
+    """The screening Maker the CLI and the demo run."""
+    from interphases.workflows.energetics import DEFAULT_GAPS, AdhesionMaker
+    from interphases.workflows.screening import InterfaceScreeningMaker
+
+    return InterfaceScreeningMaker(
+        engine=engine,
+        relax_bulks=relax_bulks,
+        enumeration={
+            "max_index": max_index, "max_area": max_area, "max_strain": max_strain, "max_atoms": max_atoms,
+            "substrate_thickness": substrate_thickness, "film_thickness": film_thickness, "vacuum": vacuum,
+        },
+        max_candidates=max_candidates,
+        adhesion=AdhesionMaker(gaps=tuple(gaps or DEFAULT_GAPS), max_registries=max_registries),
+        interfacial_energy=interfacial_energy,
+        refine_engine=refine_engine,
+        refine_top=refine_top,
+        fmax=fmax,
+        max_steps=max_steps,
+    )
+
+
+def run_screening(maker: Any, substrate: str, film: str, *, rerun: bool = False, campaign: str | None = None) -> tuple[Any, bool, float]:
+    """(ScreeningDocument, read from the database?, seconds): run or resume one screening."""
+    from dataclasses import asdict
+
+    from interphases.database import make_result_key
+    from interphases.workflows.run import find_stored, run_and_store
+
+    engine = maker.engine
+    identity = engine.physics_settings() if hasattr(engine, "physics_settings") else getattr(engine, "model", str(engine))
+    settings = {k: v for k, v in asdict(maker).items() if k not in ("engine", "refine_engine", "name")}
+    key = make_result_key(kind="interface_screening", substrate=substrate, film=film, engine=getattr(engine, "name", str(engine)),
+                          model=str(identity), settings=settings)
+    start = time.perf_counter()
+    if not rerun:
+        stored = find_stored(key, "screening_rank")
+        if stored is not None:
+            return stored, True, time.perf_counter() - start
+    flow = maker.make(substrate, film)
+    run = run_and_store(flow, result_key=key, skip_completed=not rerun, campaign=campaign)
+    return run.outputs[flow.output.uuid], False, time.perf_counter() - start
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+
+    @app.command("screen")
+    def screen_cmd(
+        substrate: str = typer.Argument(..., help="Electrode phase that keeps its lattice (library name, file, MP id), e.g. Li."),
+        film: str = typer.Argument(..., help="SEI phase or solid electrolyte strained onto it, e.g. LiF."),
+        engine: str = typer.Option("mlip", "--engine", help=_ENGINE_HELP),
+        model: str = typer.Option(None, "--model", help=_MODEL_HELP),
+        max_index: int = typer.Option(1, "--max-index", help="Largest Miller index on both sides."),
+        max_area: float = typer.Option(60.0, "--max-area", help="Largest interface area, Å²."),
+        max_strain: float = typer.Option(0.05, "--max-strain", help="Largest principal strain of the film (0.05 = 5 %)."),
+        max_atoms: int = typer.Option(300, "--max-atoms", help="Largest cell (atoms)."),
+        thickness: float = typer.Option(8.0, "--thickness", help="Smallest thickness of both slabs, Å."),
+        vacuum: float = typer.Option(12.0, "--vacuum", help="Vacuum over the film, Å."),
+        max_candidates: int = typer.Option(6, "--max-candidates", "-n", help="Candidates computed (least strained first)."),
+        gaps: str = typer.Option(None, "--gaps", help="Gaps of the registry scan, Å, e.g. 1.6,2.0,2.4,2.8."),
+        registries: int = typer.Option(None, "--registries", help="Registries scanned per candidate (default: all)."),
+        fmax: float = typer.Option(0.05, "--fmax", help="Force convergence, eV/Å."),
+        max_steps: int = typer.Option(300, "--max-steps", help="Optimiser steps at most."),
+        no_interfacial: bool = typer.Option(False, "--no-interfacial", help="Skip σ, E_f, E_el (W_ad only, about half the work)."),
+        refine: str = typer.Option(None, "--refine", help="Refine the best candidates with this engine (cp2k, vasp)."),
+        refine_top: int = typer.Option(1, "--refine-top", help="Candidates refined."),
+        rerun: bool = typer.Option(False, "--rerun", help="Compute again even if the database has this screening."),
+        output: Path = typer.Option(None, "--output", "-o", help="Write screening.json into this folder."),
+    ) -> None:
+        """Screen the interfaces of FILM on SUBSTRATE: enumerate, registry scan, relax, rank.
+
+        The two phases are relaxed with the engine, lattice-matched candidates enumerated, and for each candidate the in-plane registries and gaps are scanned with single points (all candidates together), the minimum relaxed with its two isolated slabs (W_ad) and, unless --no-interfacial, the strained bulks and the periodic sandwich relaxed along z (σ, E_f, E_el; Eq. 14-18). Results go to the project database (interphases query work_of_adhesion ...).
+
+        Examples:
+          interphases screen Li LiF
+          interphases screen Li Li2O --max-area 70 -n 3 --fmax 0.1
+          interphases screen Li LiF --model 7net-0 --no-interfacial
+          interphases screen Li LiF -n 4 --refine cp2k --refine-top 1
+        """
+        eng = make_engine(engine, model)
+        maker = screening_maker(
+            eng, max_index=max_index, max_area=max_area, max_strain=max_strain, max_atoms=max_atoms or None,
+            substrate_thickness=thickness, film_thickness=thickness, vacuum=vacuum, max_candidates=max_candidates,
+            gaps=parse_floats(gaps, "--gaps"), max_registries=registries, fmax=fmax, max_steps=max_steps,
+            interfacial_energy=not no_interfacial, refine_engine=make_engine(refine, None) if refine else None,
+            refine_top=refine_top,
+        )
+        with console.status(f"screening {film} on {substrate} with {getattr(eng, 'model', eng.name)} ..."):
+            doc, stored, seconds = run_screening(maker, substrate, film, rerun=rerun)
+        print_ranking(doc)
+        how = "read from the database (use --rerun to recompute)" if stored else f"computed in {seconds:.0f} s"
+        console.print(f"{len(doc.ranking)} of {doc.n_enumerated} candidates, {how}")
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            (output / "screening.json").write_text(doc.model_dump_json(indent=1))
+            console.print(f"wrote {output / 'screening.json'}")
+
+    @app.command("surface-energy")
+    def surface_cmd(
+        phase: str = typer.Argument(..., help="Bulk phase (library name, file, MP id), e.g. LiF."),
+        miller: list[str] = typer.Option(None, "--miller", "-m", help="Only this Miller index (repeatable), e.g. -m 1,0,0."),
+        max_index: int = typer.Option(1, "--max-index", help="All distinct Miller indices up to this."),
+        thickness: float = typer.Option(10.0, "--thickness", help="Smallest slab thickness, Å."),
+        vacuum: float = typer.Option(15.0, "--vacuum", help="Vacuum, Å."),
+        fixed_fraction: float = typer.Option(0.5, "--fixed-fraction", help="Frozen fraction of the slab (bottom)."),
+        engine: str = typer.Option("mlip", "--engine", help=_ENGINE_HELP),
+        model: str = typer.Option(None, "--model", help=_MODEL_HELP),
+        fmax: float = typer.Option(0.05, "--fmax", help="Force convergence, eV/Å."),
+        output: Path = typer.Option(None, "--output", "-o", help="Write surface_energy.json into this folder."),
+    ) -> None:
+        """Surface energies of every facet and termination of PHASE (bulk relax, slabs, slab relax).
+
+        γ = (E_slab - N e_bulk) / 2A for symmetric slabs; with the bottom planes frozen the relaxed top surface is γ_unrelaxed + (E_relaxed - E_unrelaxed)/A. The lowest termination of each facet is marked.
+
+        Examples:
+          interphases surface-energy Li
+          interphases surface-energy LiF -m 1,0,0 -m 1,1,0 --thickness 12
+        """
+        from interphases.cli.interfaces import parse_miller
+        from interphases.structures import load_structure
+        from interphases.workflows.energetics import SurfaceEnergyMaker
+        from interphases.workflows.run import run_and_store
+
+        eng = make_engine(engine, model)
+        bulk = load_structure(phase)
+        maker = SurfaceEnergyMaker(
+            engine=eng, max_index=max_index, miller_indices=[parse_miller(m) for m in miller] if miller else None,
+            min_thickness=thickness, vacuum=vacuum, fixed_fraction=fixed_fraction, fmax=fmax,
+        )
+        start = time.perf_counter()
+        with console.status(f"surface energies of {phase} ..."):
+            job = maker.make(bulk, label=phase)
+            doc = run_and_store(job).outputs[job.uuid]
+        table = Table(title=f"{doc.formula}: surface energies ({doc.provenance.get('model')})", title_justify="left")
+        for name, justify in [("hkl", "left"), ("termination", "left"), ("γ J/m²", "right"), ("γ unrelaxed", "right"),
+                              ("symmetric", "left"), ("Tasker", "right"), ("atoms", "right"), ("lowest", "left"), ("note", "left")]:
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for s in doc.surfaces:
+            table.add_row(
+                "(" + ",".join(map(str, s.miller_index)) + ")", s.termination, _j(s.surface_energy_j_per_m2),
+                _j(s.unrelaxed_surface_energy_j_per_m2), "yes" if s.symmetric else "no",
+                str(s.tasker_type or "-"), str(s.n_atoms), "◀" if s.lowest_of_facet else "", s.note or "",
+            )
+        console.print(table)
+        console.print(f"computed in {time.perf_counter() - start:.0f} s; stored in the project database")
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            (output / "surface_energy.json").write_text(doc.model_dump_json(indent=1))
+            console.print(f"wrote {output / 'surface_energy.json'}")

@@ -285,10 +285,25 @@ def candidates(
     elapsed = time.perf_counter() - start
 
     sub_f, film_f = sub_bulk.composition.reduced_formula, film_bulk.composition.reduced_formula
-    table = Table(
-        title=f"{film_f} on {sub_f}: {len(found)} candidates ({cell_model} model), ranked by strain, area, atoms",
-        title_justify="left",
+    print_candidates(
+        found, f"{film_f} on {sub_f}: {len(found)} candidates ({cell_model} model), ranked by strain, area, atoms", show
     )
+    if not found:
+        console.print("no candidate: raise --max-area or --max-strain, or allow more --max-atoms")
+    console.print(f"enumerated in {elapsed:.1f} s")
+    if output is not None:
+        write_candidates(found, output, fmt)
+        console.print(f"wrote {len(found)} {fmt} files and candidates.json to {output}")
+
+
+def print_candidates(found, title: str, show: int = 30, out: Console | None = None) -> None:
+    """The ranked candidate table (strain, area, atoms, terminations, registries)."""
+    out = out or console
+    if not found:
+        out.print(title)
+        return
+    sub_f, film_f = found[0].substrate_formula, found[0].film_formula
+    table = Table(title=title, title_justify="left")
     for col, justify in [
         ("rank", "right"),
         ("id", "left"),
@@ -313,12 +328,6 @@ def candidates(
             str(c.n_atoms),
             str(len(c.in_plane_shifts)),
         )
-    console.print(table)
+    out.print(table)
     if len(found) > show:
-        console.print(f"... {len(found) - show} more (use --show or -o to see all)")
-    if not found:
-        console.print("no candidate: raise --max-area or --max-strain, or allow more --max-atoms")
-    console.print(f"enumerated in {elapsed:.1f} s")
-    if output is not None:
-        write_candidates(found, output, fmt)
-        console.print(f"wrote {len(found)} {fmt} files and candidates.json to {output}")
+        out.print(f"... {len(found) - show} more (use --show or -o to see all)")

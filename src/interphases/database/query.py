@@ -24,6 +24,7 @@ from interphases.errors import DatabaseError
 HIGHER_IS_BETTER = frozenset(
     {
         "work_of_adhesion",
+        "work_of_adhesion_eq18",
         "adhesion_energy",
         "oxidation_limit",
         "stability_window_width",

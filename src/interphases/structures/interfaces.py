@@ -98,6 +98,7 @@ from interphases.errors import InvalidStructureError
 from interphases.structures.slabs import (
     STRUCTURE_FORMATS,
     InterfaceField,
+    StructureField,
     JSONRecord,
     MillerIndex,
     atomic_planes,
@@ -193,6 +194,15 @@ class InterfaceCandidate(JSONRecord):
         description="'site' (adsorption-site pair) or 'grid' for each shift."
     )
     interface: InterfaceField = Field(description="pymatgen Interface at in_plane_offset (0, 0).")
+    substrate_reference: StructureField | None = Field(
+        None,
+        description="Bulk repeat unit of the substrate in its interface supercell: a, b = the "
+        "substrate's in-plane supercell vectors, c = a bulk lattice vector out of the plane "
+        "(unstrained; see interphases.structures.interface_cells).",
+    )
+    film_reference: StructureField | None = Field(
+        None, description="The same for the film, unstrained (a, b = the film supercell vectors)."
+    )
 
     @property
     def miller_pair(self) -> str:
@@ -691,6 +701,18 @@ def _build(
     return iface, sub_tf[:2, :2].tolist(), film_tf[:2, :2].tolist()
 
 
+def _reference_cell(bulk: Structure, cut: _Cut, tf: list, cache: dict) -> Structure:
+    """Bulk repeat unit with the in-plane supercell vectors of one side (bulk frame: the
+    cut slabs keep the bulk's Cartesian frame, ``reorient_lattice=False``)."""
+    from interphases.structures.interface_cells import oriented_bulk_cell
+
+    key = (id(cut), np.asarray(tf).tobytes())
+    if key not in cache:
+        inplane = np.asarray(tf, dtype=float) @ cut.slab.lattice.matrix[:2]
+        cache[key] = oriented_bulk_cell(bulk, inplane)
+    return cache[key]
+
+
 def measure_interface(iface: Interface) -> dict[str, float]:
     """Gap, second gap (periodic image), thicknesses (Å) along z of a built Interface.
 
@@ -713,10 +735,11 @@ def measure_interface(iface: Interface) -> dict[str, float]:
     }
 
 
-def _fix_substrate(
+def fix_substrate(
     iface: Interface, cell_model: CellModel, fixed_thickness: float | None, fixed_fraction: float
 ) -> int:
-    """Set ``selective_dynamics``; returns the number of frozen atoms."""
+    """Set ``selective_dynamics`` of ``iface`` for ``cell_model`` (see the module docstring);
+    returns the number of frozen atoms."""
     labels = np.array(iface.site_properties["interface_label"])
     is_sub = labels == "substrate"
     c = float(iface.lattice.matrix[2, 2])
@@ -879,6 +902,7 @@ def enumerate_candidates(
     film_chiral = is_chiral(film, symprec)
     candidates: list[InterfaceCandidate] = []
     supercells: dict = {}
+    references: dict = {}
     pairs = list(product(sub_millers, film_millers_))
     for done, (sm, fm) in enumerate(pairs, start=1):
         sub_s, film_s = sub_surfaces[sm], film_surfaces[fm]
@@ -911,7 +935,9 @@ def enumerate_candidates(
                 if built is None:
                     continue
                 iface, sub_tf, film_tf = built
-                n_fixed = _fix_substrate(iface, cell_model, fixed_thickness, fixed_fraction)
+                sub_ref = _reference_cell(substrate, sub_cut, sub_tf, references)
+                film_ref = _reference_cell(film, film_cut, film_tf, references)
+                n_fixed = fix_substrate(iface, cell_model, fixed_thickness, fixed_fraction)
                 measured = measure_interface(iface)
                 shifts, kinds = _candidate_registries(
                     sub_cut,
@@ -969,6 +995,8 @@ def enumerate_candidates(
                         in_plane_shifts=shifts,
                         shift_kinds=kinds,
                         interface=iface,
+                        substrate_reference=sub_ref,
+                        film_reference=film_ref,
                     )
                 )
         if progress is not None:

@@ -108,6 +108,11 @@ SlabField = Annotated[
     PlainValidator(_structure_validator(Slab)),
     PlainSerializer(_msonable_dict, return_type=dict),
 ]
+StructureField = Annotated[
+    Structure,
+    PlainValidator(_structure_validator(Structure)),
+    PlainSerializer(_msonable_dict, return_type=dict),
+]
 InterfaceField = Annotated[
     Interface,
     PlainValidator(_structure_validator(Interface)),

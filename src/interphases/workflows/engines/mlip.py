@@ -29,6 +29,7 @@ from interphases.potentials.neb import neb_batch, neb_sequential_ase
 from interphases.potentials.registry import Model, load_model
 from interphases.potentials.relax import CELL_MODES, relax_batch, relax_sequential_ase
 from interphases.workflows.engines.base import CellRelax, Engine
+from interphases.workflows.engines.dft_common import rotate_back, standard_orientation
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -244,12 +245,21 @@ class MLIPEngine(Engine):
         if len(modes) != len(structures) or any(m not in CELL_MODES for m in modes):
             raise InterphasesError(f"cell must be one of {CELL_MODES} (or one per structure), got {cell!r}")
         self.check_structures(structures, labels)
-        atoms_list = [structure_to_atoms(s) for s in structures]
+        # "z" relaxes the Cartesian zz strain: put a, b in the xy plane first (rotated back below)
+        rotations: list[np.ndarray | None] = [None] * len(structures)
+        prepared = list(structures)
+        for i, (s, mode) in enumerate(zip(structures, modes, strict=True)):
+            if mode == "z":
+                prepared[i], rotations[i] = standard_orientation(s)
+        atoms_list = [structure_to_atoms(s) for s in prepared]
         kwargs = dict(cell=modes, fmax=fmax, max_steps=max_steps, optimizer=self.optimizer, optimizer_kwargs=self.optimizer_kwargs)
         if self.implementation == "ase":
             outcomes = relax_sequential_ase(atoms_list, self.load(), **kwargs)
         else:
             outcomes = relax_batch(atoms_list, self.evaluator(), **kwargs)
+        for out, q in zip(outcomes, rotations, strict=True):
+            if q is not None:
+                _rotate_outcome_back(out, q)
         results = []
         for s, out, mode, label in zip(structures, outcomes, modes, labels, strict=True):
             error = out.error
@@ -364,6 +374,25 @@ class MLIPEngine(Engine):
                 )
             )
         return results
+
+
+def _rotate_outcome_back(out: Any, q: np.ndarray) -> None:
+    """Undo :func:`standard_orientation` on a relaxation outcome (positions, cell, forces, stress)."""
+    from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
+
+    stress3 = voigt_6_to_full_3x3_stress(np.asarray(out.stress)) if out.stress is not None else None
+    cell, positions, forces, stress = rotate_back(
+        q, np.asarray(out.atoms.cell), out.atoms.get_positions(), out.forces, stress3
+    )
+    constraints = out.atoms.constraints
+    out.atoms.set_constraint()
+    out.atoms.set_cell(cell, scale_atoms=False)
+    out.atoms.set_positions(positions)
+    out.atoms.set_constraint(constraints)
+    if forces is not None:
+        out.forces = np.asarray(forces)
+    if stress is not None:
+        out.stress = full_3x3_to_voigt_6_stress(np.asarray(stress))
 
 
 def _where(labels: Sequence[str | None] | None, i: int, structure: Structure) -> str:
