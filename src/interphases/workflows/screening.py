@@ -40,6 +40,7 @@ from interphases.workflows.energetics import (
     InterfaceEnergySetDocument,
     _model_name,
     _provenance,
+    bulk_fmax,
 )
 from interphases.workflows.engines import get_engine
 
@@ -204,7 +205,7 @@ def prepare_phases(substrate: Any, film: Any, engine: Any, relax: bool, fmax: fl
     (sub, sub_name), (fil, film_name) = _load(substrate), _load(film)
     labels = [f"{sub_name}-bulk", f"{film_name}-bulk"]
     if relax:
-        results = eng.relax([sub, fil], cell="full", fmax=fmax, max_steps=max_steps, labels=labels)
+        results = eng.relax([sub, fil], cell="full", fmax=bulk_fmax(fmax), max_steps=max_steps, labels=labels)
     else:
         results = eng.static([sub, fil], labels=labels)
     mode = "full" if relax else "fixed"
