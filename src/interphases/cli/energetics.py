@@ -28,12 +28,15 @@ def make_engine(engine: str, model: str | None) -> Any:
     """An engine instance from the CLI's --engine / --model."""
     from interphases.workflows.engines import get_engine
 
+    from interphases.config import project_dir
+
     key = engine.lower()
     if key == "mlip":
         return get_engine("mlip", model=model or "chgnet")
     if model:
         raise typer.BadParameter("--model is for --engine mlip only")
-    return get_engine(key)
+    # DFT run folders in one stable place: a rerun finds the finished runs and resumes
+    return get_engine(key, run_dir=str(project_dir() / "dft-runs"))
 
 
 def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
