@@ -5,8 +5,8 @@ ASE side they become ``FixAtoms`` (frozen in x, y and z) or ``FixCartesian`` (fr
 along some directions), which every ASE optimiser, filter and NEB respects.
 
 Going back, the input structure is the template: the result keeps its species
-(oxidation states included), site properties, labels and properties, and takes only the
-new positions and lattice from the Atoms. (pymatgen's ``AseAtomsAdaptor`` would copy
+(oxidation states included), site properties, labels, properties and net charge, and
+takes only the new positions and lattice from the Atoms. (pymatgen's ``AseAtomsAdaptor`` would copy
 every site property into Atoms arrays and back, which fails on non-numeric properties.)
 """
 
@@ -59,4 +59,5 @@ def atoms_to_structure(atoms: Atoms, template: Structure) -> Structure:
         site_properties=template.site_properties,
         labels=template.labels,
         properties=dict(template.properties),
+        charge=template._charge,  # noqa: SLF001 - the net charge of a charged cell (None: from oxidation states)
     )

@@ -72,6 +72,7 @@ __all__ = [
     "MigrationBarrierMaker",
     "effective_barrier",
     "effective_barrier_job",
+    "profile_warnings",
     "run_hops",
 ]
 
@@ -113,6 +114,7 @@ class HopBarrier(BaseModel):
     n_steps: int = 0
     climbing_image: int | None = None
     error: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="Profile diagnostics (see profile_warnings).")
 
     @property
     def profile(self) -> list[float]:
@@ -215,6 +217,7 @@ class MigrationBarrierDocument(BaseModel):
                 "barrier_backward": h.barrier_backward,
                 "converged": h.converged,
                 "n_steps": h.n_steps,
+                "profile_ok": not h.warnings,
             }
             rows.append({"kind": "migration_barrier", "value": h.barrier_forward, "direction": "forward", **common})
             if h.hop is not None and not h.hop.equivalent_endpoints:
@@ -321,6 +324,7 @@ class InterfaceHopDocument(BaseModel):
                 "barrier_backward": h.barrier_backward,
                 "reaction_energy": h.reaction_energy,
                 "converged": h.converged,
+                "profile_ok": not h.warnings,
                 "n_atoms": h.n_atoms,
                 "defect_charge": h.charge,
             }
@@ -350,6 +354,28 @@ class NEBSettings:
     batch_size: int | None = None
     max_drift: float | None = None
     min_distance: float = 0.5
+
+
+def profile_warnings(energies: Sequence[float], tol: float = 0.05) -> list[str]:
+    """Reasons not to read max(E) - E(endpoint) as the barrier of a single hop.
+
+    - an interior image more than ``tol`` eV below the lower endpoint: the band found a
+      lower state between the endpoints (an intermediate minimum, or an endpoint that
+      relaxed into a local minimum only); the hop is really two hops;
+    - the highest energy at an endpoint: no saddle between the endpoints (the higher one
+      may not be a minimum); the "barrier" is the reaction energy.
+    """
+    e = np.asarray(energies, dtype=float)
+    if len(e) < 3 or not np.isfinite(e).all():
+        return []
+    out = []
+    low = min(e[0], e[-1])
+    k = int(np.argmin(e[1:-1])) + 1
+    if e[k] < low - tol:
+        out.append(f"image {k} is {low - e[k]:.2f} eV below the lower endpoint: intermediate minimum along the path")
+    if e.max() - max(e[0], e[-1]) < 1e-3:
+        out.append("highest energy at an endpoint: no saddle between the endpoints (barrier = reaction energy)")
+    return out
 
 
 def _drift(structure: Structure, index: int, target_cart: np.ndarray) -> float:
@@ -464,8 +490,15 @@ def run_hops(
             hb.n_steps = int(res.n_steps)
             hb.climbing_image = res.climbing_image
             hb.error = res.error
+            hb.warnings = profile_warnings(hb.energies) if finite else []
     wall["neb"] = wall.get("neb", 0.0) + time.perf_counter() - t0
     return hops
+
+
+def _hop_notes(hops: Sequence[HopBarrier]) -> list[str]:
+    notes = [f"{h.label}: {h.error}" for h in hops if h.error and not h.converged]
+    notes += [f"{h.label}: {w}" for h in hops for w in h.warnings]
+    return notes
 
 
 # --------------------------------------------------------------------------------------
@@ -610,9 +643,7 @@ class MigrationBarrierMaker(Maker):
         ]
         wall["setup"] = time.perf_counter() - t0
         hops = run_hops(engine, endpoints, self._settings(), selected, wall)
-        for h in hops:
-            if h.error and not h.converged:
-                notes.append(f"{h.label}: {h.error}")
+        notes += _hop_notes(hops)
         formula = prim.composition.reduced_formula
         return MigrationBarrierDocument(
             task_label=f"{self.name}: {ion} {self.mechanism} in {formula}",
@@ -662,6 +693,8 @@ def effective_barrier(doc: MigrationBarrierDocument) -> EffectiveBarrierDocument
         )
     top = steps[max(steps)] if steps else None
     converged = bool(top) and all(doc.hop(lab).converged for lab in top.hops)  # type: ignore[union-attr]
+    if top is not None:
+        notes += [f"{lab}: {w}" for lab in top.hops for w in doc.hop(lab).warnings]
     return EffectiveBarrierDocument(
         task_label=f"effective barrier: {doc.ion} {doc.mechanism} in {doc.formula}",
         formula=doc.formula,
@@ -860,9 +893,7 @@ class InterfaceHopMaker(Maker):
             max_drift=self.max_drift,
         )
         hops = run_hops(engine, endpoints, settings, None, wall)
-        for h in hops:
-            if h.error and not h.converged:
-                notes.append(f"{h.label}: {h.error}")
+        notes += _hop_notes(hops)
         sub_f, film_f = sub.composition.reduced_formula, film.composition.reduced_formula
         params = {
             k: getattr(self, k)
