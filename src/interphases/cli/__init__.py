@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -30,6 +31,10 @@ for _name in _COMMAND_MODULES:
     importlib.import_module(f"interphases.cli.{_name}").register(app)
 
 err_console = Console(stderr=True)
+
+# ASE's FrechetCellFilter takes scipy's matrix logarithm of near-identity deformations, which
+# warns about an error of ~1e-12 that does not matter; keep the terminal output readable
+warnings.filterwarnings("ignore", message="logm result may be inaccurate")
 
 
 def main() -> None:

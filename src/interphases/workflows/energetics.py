@@ -505,7 +505,13 @@ def compute_surface_energies(
     symmetric: bool = True,
     label: str | None = None,
 ) -> SurfaceEnergyDocument:
-    """The work of :class:`SurfaceEnergyMaker`, callable without jobflow."""
+    """The work of :class:`SurfaceEnergyMaker`, callable without jobflow. ``bulk``: a
+    Structure, or a library name / file / MP id (:func:`interphases.structures.load_structure`)."""
+    if not isinstance(bulk, Structure):
+        from interphases.structures import load_structure
+
+        label = label or str(bulk)
+        bulk = load_structure(str(bulk))
     eng = _engine(engine)
     formula = bulk.composition.reduced_formula
     name = label or formula
@@ -644,7 +650,7 @@ class SurfaceEnergyMaker(Maker):
     symmetric: bool = True
 
     @job(data=["initial_structure", "structure"])
-    def make(self, bulk: Structure, label: str | None = None) -> SurfaceEnergyDocument:
+    def make(self, bulk: Structure | str, label: str | None = None) -> SurfaceEnergyDocument:
         return compute_surface_energies(
             bulk,
             self.engine,
