@@ -1,52 +1,55 @@
 """Bulk phases (files, Materials Project, the bundled offline library), slabs with all
 terminations, and lattice-matched interface candidates.
+
+The names below are imported on first use (PEP 562): ``interphases phases`` and
+``interphases --help`` do not pay for pymatgen's interface and slab machinery.
 """
 
-# --- bulk phases: loading, the offline library, sanity checks
-from interphases.structures.bulk import from_materials_project, load_structure, read_structure_file
-from interphases.structures.library import PhaseInfo, Reference, get_phase, list_phases, phase_info, phase_names
+from __future__ import annotations
 
-# --- slabs and lattice-matched interface candidates
-from interphases.structures.interfaces import (
-    InterfaceCandidate,
-    enumerate_candidates,
-    load_candidates,
-    registry_shifts,
-    write_candidates,
-)
-from interphases.structures.slabs import SlabRecord, generate_slabs, load_slabs, write_slabs
-from interphases.structures.validation import (
-    check_charge_balance,
-    check_min_distance,
-    check_ordered,
-    density_g_cm3,
-    min_distance,
-    min_pair_distances,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "InterfaceCandidate",
-    "SlabRecord",
-    "enumerate_candidates",
-    "generate_slabs",
-    "load_candidates",
-    "load_slabs",
-    "registry_shifts",
-    "write_candidates",
-    "write_slabs",
-    "PhaseInfo",
-    "Reference",
-    "check_charge_balance",
-    "check_min_distance",
-    "check_ordered",
-    "density_g_cm3",
-    "from_materials_project",
-    "get_phase",
-    "list_phases",
-    "load_structure",
-    "min_distance",
-    "min_pair_distances",
-    "phase_info",
-    "phase_names",
-    "read_structure_file",
-]
+_NAMES = {
+    # --- bulk phases: loading, the offline library, sanity checks
+    "from_materials_project": "bulk",
+    "load_structure": "bulk",
+    "read_structure_file": "bulk",
+    "PhaseInfo": "library",
+    "Reference": "library",
+    "get_phase": "library",
+    "list_phases": "library",
+    "phase_info": "library",
+    "phase_names": "library",
+    # --- slabs and lattice-matched interface candidates
+    "InterfaceCandidate": "interfaces",
+    "enumerate_candidates": "interfaces",
+    "load_candidates": "interfaces",
+    "registry_shifts": "interfaces",
+    "write_candidates": "interfaces",
+    "SlabRecord": "slabs",
+    "generate_slabs": "slabs",
+    "load_slabs": "slabs",
+    "write_slabs": "slabs",
+    "check_charge_balance": "validation",
+    "check_min_distance": "validation",
+    "check_ordered": "validation",
+    "density_g_cm3": "validation",
+    "min_distance": "validation",
+    "min_pair_distances": "validation",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'interphases.structures' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"interphases.structures.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))
