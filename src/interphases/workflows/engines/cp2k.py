@@ -85,7 +85,7 @@ __all__ = ["CP2KEngine", "OwnProcessCp2kJob", "cp2k_version"]
 
 _OUTPUT = "cp2k.out"
 _INPUT = "cp2k.inp"
-_RUNTIME_FIELDS = {"cp2k_cmd", "omp_num_threads", "use_custodian", "max_errors", "run_dir"}
+_RUNTIME_FIELDS = frozenset({"cp2k_cmd", "omp_num_threads", "use_custodian", "max_errors", "run_dir"})
 
 
 @lru_cache(maxsize=8)
@@ -196,6 +196,7 @@ class CP2KEngine(Engine):
     run_dir: str | None = None
 
     name: ClassVar[str] = "cp2k"
+    runtime_fields: ClassVar[frozenset[str]] = _RUNTIME_FIELDS
 
     def __post_init__(self) -> None:
         if self.dipole_correction not in ("auto", True, False):

@@ -76,6 +76,8 @@ class MLIPEngine(Engine):
     model_options: dict[str, Any] = field(default_factory=dict)
 
     name: ClassVar[str] = "mlip"
+    per_structure_cells: ClassVar[bool] = True
+    runtime_fields: ClassVar[frozenset[str]] = frozenset({"device", "num_threads", "batch_size"})
 
     def __post_init__(self) -> None:
         if self.implementation not in ("batched", "ase"):

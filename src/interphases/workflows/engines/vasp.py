@@ -68,7 +68,7 @@ from interphases.workflows.engines.dft_common import (
 
 __all__ = ["VASPEngine", "potcars_available", "run_vasp"]
 
-_RUNTIME_FIELDS = {"vasp_cmd", "vasp_gamma_cmd", "use_custodian", "max_errors", "run_dir"}
+_RUNTIME_FIELDS = frozenset({"vasp_cmd", "vasp_gamma_cmd", "use_custodian", "max_errors", "run_dir"})
 _NEB_TAGS = ("IMAGES", "LCLIMB", "IOPT", "SPRING", "POTIM")
 
 
@@ -166,6 +166,7 @@ class VASPEngine(Engine):
     run_dir: str | None = None
 
     name: ClassVar[str] = "vasp"
+    runtime_fields: ClassVar[frozenset[str]] = _RUNTIME_FIELDS
 
     def __post_init__(self) -> None:
         if self.input_set not in ("mp-gga", "atomate2"):
