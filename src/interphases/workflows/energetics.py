@@ -118,27 +118,9 @@ def relax_with(
     fmax: float,
     max_steps: int,
 ) -> list[CalcResult]:
-    """Relax ``structures`` with one cell mode each, in as few engine calls as possible.
-
-    The MLIP engine takes one mode per structure in one batched call; the DFT engines
-    take one mode per call, so structures are grouped by mode (order kept).
-    """
-    from interphases.workflows.engines.mlip import MLIPEngine
-
-    structures, cells, labels = list(structures), list(cells), list(labels)
-    if not structures:
-        return []
-    if isinstance(engine, MLIPEngine):
-        return engine.relax(structures, cell=cells, fmax=fmax, max_steps=max_steps, labels=labels)
-    results: list[CalcResult | None] = [None] * len(structures)
-    for mode in dict.fromkeys(cells):
-        idx = [i for i, c in enumerate(cells) if c == mode]
-        out = engine.relax(
-            [structures[i] for i in idx], cell=mode, fmax=fmax, max_steps=max_steps, labels=[labels[i] for i in idx]
-        )
-        for i, r in zip(idx, out, strict=True):
-            results[i] = r
-    return results  # type: ignore[return-value]
+    """Relax ``structures`` with one cell mode each, in as few engine calls as possible
+    (:meth:`Engine.relax_cells`: one call for engines that take a mode per structure)."""
+    return engine.relax_cells(list(structures), list(cells), fmax=fmax, max_steps=max_steps, labels=list(labels))
 
 
 def _finite(x: float) -> bool:

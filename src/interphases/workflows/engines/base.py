@@ -180,7 +180,7 @@ class Engine(MSONable, ABC):
         """The settings that define this engine's results (result keys and job resume);
         run-time settings (threads, commands, folders) are left out."""
         d = self.as_dict()
-        return {k: v for k, v in d.items() if k not in self.runtime_fields and not k.startswith("@") or k == "@class"}
+        return {k: v for k, v in d.items() if k == "@class" or (k not in self.runtime_fields and not k.startswith("@"))}
 
     @abstractmethod
     def static(self, structures: Sequence[Structure], labels: Sequence[str] | None = None) -> list[CalcResult]:
