@@ -206,6 +206,7 @@ def test_jobflow_remote_project_file(tmp_path, monkeypatch):
     from interphases.cluster.remote import projects_folder, write_project
 
     monkeypatch.delenv("JFREMOTE_PROJECTS_FOLDER", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.jfremote: the project folder is used
     path = write_project("p1", resources=SlurmResources(queue="debug", time_limit_s=600))
     from interphases.config import project_dir
 

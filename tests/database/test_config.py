@@ -16,6 +16,7 @@ from maggma.stores import GridFSStore, MemoryStore, MongoStore, MontyStore
 from interphases.config import project_dir
 from interphases.database import load_config, open_database, parse_config
 from interphases.database.config import EXAMPLE_EMBEDDED, EXAMPLE_MONGODB
+from interphases.database.sqlite_store import SQLiteStore
 from interphases.database.store import ProjectMontyStore
 from interphases.errors import DatabaseError
 
@@ -24,16 +25,31 @@ def test_default_is_embedded_in_project_folder(monkeypatch):
     monkeypatch.delenv("JOBFLOW_CONFIG_FILE", raising=False)
     monkeypatch.delenv("INTERPHASES_DB_CONFIG", raising=False)
     config = load_config()
-    assert config.type == "embedded" and config.storage == "sqlite"
+    assert config.type == "embedded" and config.embedded_storage() == "sqlite"
     assert config.embedded_path() == project_dir() / "database"
     db = open_database(config)
-    assert isinstance(db.jobstore.docs_store, ProjectMontyStore)
+    assert isinstance(db.jobstore.docs_store, SQLiteStore) and not db.legacy
     assert set(db.jobstore.additional_stores) == {"data"}
-    assert db.scan
-    # every collection exists right after initialisation (created once, before any writer)
-    names = set(db.summary._collection.database.list_collection_names())
-    assert {"outputs", "outputs_data", "interphases_summary", "interphases_results"} <= names
+    assert not db.scan
+    # every collection exists right after initialisation: one indexed sqlite file each
+    names = {p.name for p in config.embedded_path().glob("*.sqlite")}
+    assert {
+        "outputs.sqlite",
+        "outputs_data.sqlite",
+        "interphases_summary.sqlite",
+        "interphases_results.sqlite",
+    } <= names
     db.close()
+
+
+def test_legacy_montydb_folder_is_still_opened_with_montydb(tmp_path):
+    config = parse_config({"type": "embedded", "path": str(tmp_path / "old"), "storage": "montydb"})
+    db = open_database(config)
+    assert isinstance(db.jobstore.docs_store, ProjectMontyStore) and db.legacy and db.scan
+    db.close()
+    # the folder now holds montydb files and no sqlite store: found without "storage"
+    auto = parse_config({"type": "embedded", "path": str(tmp_path / "old")})
+    assert auto.embedded_storage() == "montydb"
 
 
 def test_project_yaml_relative_path(tmp_path):
@@ -60,7 +76,7 @@ def test_project_yaml_relative_path(tmp_path):
             database=db,
         )
         assert query("k", database=db)["value"].tolist() == [1.0]
-    assert (proj / "db2" / "interphases" / "interphases_summary.collection").is_file()
+    assert (proj / "db2" / "interphases_summary.sqlite").is_file()
 
 
 def test_mongodb_production_config_builds_mongo_and_gridfs(monkeypatch, tmp_path):
@@ -172,3 +188,21 @@ def test_code_has_no_montydb_calls_outside_the_embedded_store():
         if re.search(r"^\s*(import|from) montydb", p.read_text(), re.M) and p.name != "store.py"
     ]
     assert offenders == []
+
+
+def test_mongodb_stores_get_their_indexes():
+    """On a MongoDB-like store (maggma MemoryStore: mongomock), init creates the key indexes, blob_uuid included."""
+    from jobflow import JobStore
+
+    store = JobStore(
+        MemoryStore("ix_outputs"), additional_stores={"data": MemoryStore("ix_blobs")}
+    )
+    db = open_database(parse_config({"type": "jobstore", "jobstore": store.as_dict()}))
+    data = db.jobstore.additional_stores["data"]._collection.index_information()
+    blob = [v for v in data.values() if v["key"] == [("blob_uuid", 1)]]
+    assert blob and blob[0].get("unique")
+    docs = db.jobstore.docs_store._collection.index_information()
+    assert any(v["key"] == [("uuid", 1), ("index", 1)] and v.get("unique") for v in docs.values())
+    summary = db.summary._collection.index_information()
+    assert any(v["key"] == [("row_id", 1)] and v.get("unique") for v in summary.values())
+    db.close()

@@ -236,8 +236,18 @@ def register(app: typer.Typer) -> None:
         queue: str = typer.Option(None, help="SLURM partition."),
         time_limit: int = typer.Option(None, help="Wall time per job, seconds."),
         cpus: int = typer.Option(None, help="Cores per job."),
+        batch: bool = typer.Option(
+            False, "--batch", help="Batch worker: one SLURM allocation runs many jobs (jobflow-remote batch mode)."
+        ),
+        batch_max_jobs: int = typer.Option(None, help="Batch mode: at most this many jobs per allocation."),
+        batch_parallel: int = typer.Option(None, help="Batch mode: jobs run at once inside one allocation."),
+        batch_max_wait: float = typer.Option(60, help="Batch mode: stop after this many idle seconds."),
     ) -> None:
-        """Write the jobflow-remote project (JobStore = the interphases database)."""
+        """Write the jobflow-remote project (JobStore = the interphases database).
+
+        It goes where jobflow-remote looks: $JFREMOTE_PROJECTS_FOLDER, else an existing
+        ~/.jfremote, else <project>/jfremote.
+        """
         import yaml
 
         from interphases.cluster.remote import write_project
@@ -249,7 +259,14 @@ def register(app: typer.Typer) -> None:
                 raise SchedulerError(f"queue store file {queue_store} not found")
             store = yaml.safe_load(queue_store.read_text())
         res = _resources(None, queue, time_limit, cpus, None, None, None)
-        path = write_project(name, resources=res, queue_store=store)
+        batch_options = None
+        if batch or batch_max_jobs or batch_parallel:
+            batch_options = {
+                "max_jobs_per_batch": batch_max_jobs,
+                "parallel_jobs": batch_parallel,
+                "max_wait": batch_max_wait,
+            }
+        path = write_project(name, resources=res, queue_store=store, batch=batch_options)
         console.print(f"jobflow-remote project written: {path}")
         console.print(
             f"for jobflow-remote's own CLI: export JFREMOTE_PROJECTS_FOLDER={path.parent}",

@@ -44,10 +44,17 @@ from typing import Any, Literal
 from monty.json import MontyDecoder, jsanitize
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from interphases.cluster.filesystem import check_embedded_database_location
 from interphases.cluster.slurm import SlurmResources, compress_indices, python_command
 from interphases.config import project_dir
 from interphases.database.store import Database, open_database
-from interphases.database.summary import completed_keys, ingest, make_result_key, record_result
+from interphases.database.summary import (
+    completed_keys,
+    done_run_id,
+    ingest,
+    make_result_key,
+    record_result,
+)
 from interphases.errors import InterphasesError, SchedulerError
 
 FORMAT = "interphases-campaign/1"
@@ -65,6 +72,11 @@ class CampaignItem(BaseModel):
 
     result_key: str = Field(min_length=1)
     candidate_id: str | None = None
+    ref: str | None = Field(
+        None,
+        description="JSON file holding this item's 'flow' (or 'maker' and 'inputs'); relative "
+        "paths are to the campaign file's folder. Only the task that runs the item reads it.",
+    )
     flow: dict[str, Any] | None = None
     maker: dict[str, Any] | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
@@ -72,8 +84,12 @@ class CampaignItem(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> CampaignItem:
+        if self.ref is not None:
+            if self.flow is not None or self.maker is not None or self.inputs:
+                raise ValueError("an item with 'ref' holds no 'flow', 'maker' or 'inputs' itself")
+            return self
         if (self.flow is None) == (self.maker is None):
-            raise ValueError("give exactly one of 'flow' or 'maker' (with 'inputs')")
+            raise ValueError("give exactly one of 'flow', 'maker' (with 'inputs') or 'ref'")
         if self.flow is not None and self.inputs:
             raise ValueError("'inputs' go with 'maker', not with 'flow'")
         return self
@@ -110,14 +126,52 @@ class CampaignItem(BaseModel):
             metadata=metadata,
         )
 
+    @classmethod
+    def by_reference(
+        cls,
+        obj: Any,
+        folder: str | Path,
+        result_key: str,
+        candidate_id: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        **metadata: Any,
+    ) -> CampaignItem:
+        """Item whose flow (or Maker, with ``inputs``) is written to ``folder/<key>.json``.
+
+        The campaign file then holds only the key, the id and the file name: a 10^4-item
+        campaign stays small and an array task loads only its own items' files.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{result_key}.json"
+        body = {"flow": _serialise(obj)} if inputs is None else {"maker": _serialise(obj), "inputs": _serialise(inputs)}
+        path.write_text(json.dumps(body, separators=(",", ":")))
+        return cls(result_key=result_key, candidate_id=candidate_id, ref=str(path.resolve()), metadata=metadata)
+
+    def _source(self) -> dict[str, Any]:
+        if self.ref is None:
+            return {"flow": self.flow, "maker": self.maker, "inputs": self.inputs}
+        try:
+            body = json.loads(Path(self.ref).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InterphasesError(
+                f"campaign item {self.candidate_id or self.result_key}: cannot read {self.ref} ({exc})"
+            ) from exc
+        if not isinstance(body, dict) or ("flow" in body) == ("maker" in body):
+            raise InterphasesError(
+                f"campaign item file {self.ref}: needs exactly one of 'flow' or 'maker' (with 'inputs')"
+            )
+        return {"flow": body.get("flow"), "maker": body.get("maker"), "inputs": body.get("inputs") or {}}
+
     def build(self) -> Any:
         """The jobflow Flow/Job to run (deserialised; the Maker is called here)."""
         decoder = MontyDecoder()
+        source = self._source()
         try:
-            if self.flow is not None:
-                return decoder.process_decoded(self.flow)
-            maker = decoder.process_decoded(self.maker)
-            return maker.make(**decoder.process_decoded(self.inputs))
+            if source["flow"] is not None:
+                return decoder.process_decoded(source["flow"])
+            maker = decoder.process_decoded(source["maker"])
+            return maker.make(**decoder.process_decoded(source["inputs"]))
         except Exception as exc:
             raise InterphasesError(
                 f"campaign item {self.candidate_id or self.result_key}: cannot rebuild its flow ({type(exc).__name__}: {exc})"
@@ -167,7 +221,12 @@ class Campaign(BaseModel):
             raw = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise InterphasesError(f"campaign file {path} is not JSON: {exc}") from exc
-        return cls.parse(raw, source=str(path))
+        campaign = cls.parse(raw, source=str(path))
+        base = path.resolve().parent
+        for item in campaign.items:  # the copy in the campaign folder keeps absolute paths
+            if item.ref is not None and not Path(item.ref).is_absolute():
+                item.ref = str(base / item.ref)
+        return campaign
 
     @classmethod
     def parse(cls, raw: Any, source: str = "campaign") -> Campaign:
@@ -307,6 +366,7 @@ def run_item(campaign: Campaign, index: int, database: Database) -> ItemOutcome:
     record_result(
         item.result_key,
         database=database,
+        run_id=done_run_id(item.result_key),  # one completed run per item, whoever logs it
         candidate_id=item.candidate_id,
         campaign=campaign.name,
         flow_uuid=getattr(flow, "uuid", None),
@@ -400,9 +460,11 @@ class CampaignState:
         tmp.replace(self.path)
 
     def job_ids(self) -> list[str]:
-        return [
-            j for s in self.submissions for j in (s.get("array_job_id"), s.get("rank_job_id")) if j
-        ]
+        ids = []
+        for s in self.submissions:
+            arrays = s.get("array_job_ids") or ([s["array_job_id"]] if s.get("array_job_id") else [])
+            ids += [*arrays, *([s["rank_job_id"]] if s.get("rank_job_id") else [])]
+        return ids
 
 
 @dataclass
@@ -413,6 +475,8 @@ class Submission:
     chunks: list[int]
     skipped_items: int
     cancelled: list[str] = field(default_factory=list)
+    #: one id per array (several when the chunks exceed the cluster's MaxArraySize)
+    array_job_ids: list[str] = field(default_factory=list)
 
 
 def resolve_campaign(ref: str | Path) -> Campaign:
@@ -467,6 +531,10 @@ def submit_campaign(
             cancelled.append(str(job.job_id))
     database = open_database()  # creates every collection before any task starts
     with database:
+        if database.config.embedded:
+            check_embedded_database_location(
+                database.config.embedded_path(), slurm.partition_nodes(campaign.resources.queue)
+            )
         state_now = progress(campaign, database)
     campaign.save(campaign.file)
     if not state_now.missing_chunks:
@@ -475,16 +543,25 @@ def submit_campaign(
         return Submission(
             campaign.name, None, None, state_now.missing_chunks, len(state_now.done), cancelled
         )
-    array = compress_indices(state_now.missing_chunks)
-    array_id = slurm.submit(
-        python_command("run-chunk", str(campaign.file)) + ' --index "$SLURM_ARRAY_TASK_ID"',
-        work_dir=campaign.directory,
-        resources=campaign.resources,
-        job_name=f"ip-{campaign.name}",
-        log_stem="chunk",
-        array=array,
-        script_name="array.sh",
-    )
+    limit = slurm.max_array_size()
+    array_ids: list[str] = []
+    arrays: list[str] = []
+    for offset, indices in slurm.split_array(state_now.missing_chunks, limit):
+        array = compress_indices(indices)
+        index = '"$SLURM_ARRAY_TASK_ID"' if offset == 0 else f'"$((SLURM_ARRAY_TASK_ID + {offset}))"'
+        array_ids.append(
+            slurm.submit(
+                python_command("run-chunk", str(campaign.file)) + f" --index {index}",
+                work_dir=campaign.directory,
+                resources=campaign.resources,
+                job_name=f"ip-{campaign.name}",
+                log_stem="chunk" if offset == 0 else f"chunk+{offset}",
+                array=array,
+                script_name="array.sh" if offset == 0 else f"array+{offset}.sh",
+            )
+        )
+        arrays.append(array if offset == 0 else f"{array}+{offset}")
+    array_id = ",".join(array_ids)
     rank_resources = campaign.resources.model_copy(
         update={"max_parallel": None, "cpus_per_task": 1}
     )
@@ -494,21 +571,29 @@ def submit_campaign(
         resources=rank_resources,
         job_name=f"ip-{campaign.name}-rank",
         log_stem="rank",
-        after_ok=[array_id],
+        after_ok=array_ids,
         script_name="rank.sh",
     )
     state.submissions.append(
         {
             "time": _now(),
             "array_job_id": array_id,
-            "array": array,
+            "array_job_ids": array_ids,
+            "array": ";".join(arrays),
+            "max_array_size": limit,
             "rank_job_id": rank_id,
             "cancelled": cancelled,
         }
     )
     state.save()
     return Submission(
-        campaign.name, array_id, rank_id, state_now.missing_chunks, len(state_now.done), cancelled
+        campaign.name,
+        array_id,
+        rank_id,
+        state_now.missing_chunks,
+        len(state_now.done),
+        cancelled,
+        array_ids,
     )
 
 

@@ -9,8 +9,11 @@ jobflow-remote keeps its job queue in a MongoDB (``queue.store``), and its runne
 (``jf runner start``) moves jobs through the queue. Without a MongoDB server (here, CI)
 the queue can be a ``JSONStore`` file used by ONE process: :func:`submit_flow` with
 ``run_inline=True`` then drives jobflow-remote's own ``Runner.run_all_jobs`` in this
-process, and the jobs still go through the real SLURM. Projects live in
-``JFREMOTE_PROJECTS_FOLDER`` (default here: ``<project>/jfremote``, not ``~/.jfremote``).
+process, and the jobs still go through the real SLURM. Projects live where
+jobflow-remote looks for them: ``JFREMOTE_PROJECTS_FOLDER`` if set, else ``~/.jfremote``
+if it exists (a user's existing projects are found), else ``<project>/jfremote``.
+``batch`` (:func:`project_dict`) makes the worker a jobflow-remote batch worker: one
+SLURM allocation runs many jobs, one after another or ``parallel_jobs`` at a time.
 """
 
 from __future__ import annotations
@@ -42,17 +45,36 @@ FAST_RUNNER = {
 def projects_folder() -> Path:
     """Folder of jobflow-remote project files, exported as ``JFREMOTE_PROJECTS_FOLDER``.
 
-    Honoured if already set; otherwise ``<project>/jfremote``. jobflow-remote reads the
-    variable when first imported, so its ``SETTINGS`` object is updated as well.
+    jobflow-remote's conventions first: ``JFREMOTE_PROJECTS_FOLDER`` if set, else an
+    existing ``~/.jfremote``; only without either ``<project>/jfremote``. jobflow-remote
+    reads the variable when first imported, so its ``SETTINGS`` object is updated as well.
     """
-    folder = Path(
-        os.environ.get("JFREMOTE_PROJECTS_FOLDER") or project_dir() / "jfremote"
-    ).resolve()
+    home = Path.home() / ".jfremote"
+    if os.environ.get("JFREMOTE_PROJECTS_FOLDER"):
+        folder = Path(os.environ["JFREMOTE_PROJECTS_FOLDER"]).expanduser()
+    elif home.is_dir():
+        folder = home
+    else:
+        folder = project_dir() / "jfremote"
+    folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["JFREMOTE_PROJECTS_FOLDER"] = str(folder)
     if "jobflow_remote" in sys.modules:
         sys.modules["jobflow_remote"].SETTINGS.projects_folder = str(folder)
     return folder
+
+
+def find_project(name: str) -> Path:
+    """The project file ``name`` in :func:`projects_folder` (yaml, yml, json or toml)."""
+    folder = projects_folder()
+    for ext in ("yaml", "yml", "json", "toml"):
+        if (folder / f"{name}.{ext}").is_file():
+            return folder / f"{name}.{ext}"
+    known = sorted(p.stem for p in folder.iterdir() if p.suffix in (".yaml", ".yml", ".json", ".toml"))
+    raise SchedulerError(
+        f"jobflow-remote project {name!r} not found in {folder} (projects there: {', '.join(known) or 'none'}): "
+        "create it with `interphases jf-remote init --name NAME` or set JFREMOTE_PROJECTS_FOLDER"
+    )
 
 
 def _slurm_time(seconds: int) -> str:
@@ -67,8 +89,14 @@ def project_dict(
     queue_store: dict[str, Any] | None = None,
     worker: str = "slurm",
     runner: dict[str, float] | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The jobflow-remote project (``jobflow_remote.config.base.Project`` fields)."""
+    """The jobflow-remote project (``jobflow_remote.config.base.Project`` fields).
+
+    ``batch``: jobflow-remote ``BatchConfig`` options (``max_jobs_per_batch``,
+    ``parallel_jobs``, ``max_wait``, ``max_time``, ...) to make the worker a batch worker
+    (many jobs per SLURM allocation); its folders go under the project's ``base_dir``.
+    """
     resources = resources or SlurmResources()
     base = projects_folder() / name
     database = open_database()  # collections exist before the runner writes outputs
@@ -91,6 +119,13 @@ def project_dict(
         slurm_resources["qos"] = resources.qos
     env = batch_environment(resources.cpus_per_task)
     jf = Path(sys.executable).with_name("jf")
+    batch_config = None
+    if batch is not None:
+        batch_config = {
+            "jobs_handle_dir": str(base / "batch" / "handle"),
+            "work_dir": str(base / "batch" / "work"),
+            **{k: v for k, v in batch.items() if v is not None},
+        }
     return {
         "name": name,
         "base_dir": str(base),
@@ -102,6 +137,7 @@ def project_dict(
                 "resources": slurm_resources,
                 "pre_run": "\n".join(f"export {k}={v}" for k, v in env.items()),
                 "execution_cmd": f"{jf} -fe execution run {{}}" if jf.exists() else None,
+                "batch": batch_config,
             }
         },
         "queue": {"store": queue_store},
@@ -118,6 +154,7 @@ def write_project(
     queue_store: dict[str, Any] | None = None,
     worker: str = "slurm",
     runner: dict[str, float] | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``<JFREMOTE_PROJECTS_FOLDER>/<name>.yaml`` and validate it with jobflow-remote.
 
@@ -128,7 +165,7 @@ def write_project(
     from jobflow_remote.config.base import Project
 
     data = project_dict(
-        name, resources=resources, queue_store=queue_store, worker=worker, runner=runner
+        name, resources=resources, queue_store=queue_store, worker=worker, runner=runner, batch=batch
     )
     data["workers"][worker] = {k: v for k, v in data["workers"][worker].items() if v is not None}
     try:
@@ -138,7 +175,7 @@ def write_project(
             f"jobflow-remote rejects the project {name!r}: {str(exc).splitlines()[0]}"
         ) from exc
     path = projects_folder() / f"{name}.yaml"
-    for d in ("work", "log", "tmp", "daemon"):
+    for d in ("work", "log", "tmp", "daemon") + (("batch/handle", "batch/work") if batch is not None else ()):
         (Path(data["base_dir"]) / d).mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -172,7 +209,7 @@ def submit_flow(
     """
     from jobflow.core.flow import get_flow
 
-    projects_folder()
+    find_project(project)  # a clear error if jobflow-remote would not find it
     flow = get_flow(flow)
     jobs = [job for job, _ in flow.iterflow()]
     if not run_inline:

@@ -198,6 +198,72 @@ def wait(job_ids: Sequence[str], timeout_s: float = 600.0, poll_s: float = 1.0) 
         time.sleep(poll_s)
 
 
+#: SLURM's default MaxArraySize (array indices 0 .. MaxArraySize - 1)
+DEFAULT_MAX_ARRAY_SIZE = 1001
+
+
+def show_config() -> dict[str, str]:
+    """``scontrol show config`` as {name: value} (empty if scontrol is missing or fails)."""
+    import subprocess
+
+    if shutil.which("scontrol") is None:
+        return {}
+    try:
+        out = subprocess.run(
+            ["scontrol", "show", "config"], capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    config = {}
+    for line in out.splitlines():
+        name, sep, value = line.partition("=")
+        if sep:
+            config[name.strip()] = value.strip()
+    return config
+
+
+def max_array_size() -> int:
+    """The cluster's ``MaxArraySize`` (largest array index + 1), from ``scontrol show config``."""
+    value = show_config().get("MaxArraySize", "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_ARRAY_SIZE
+
+
+def partition_nodes(queue: str | None = None) -> int:
+    """Number of nodes the tasks of ``queue`` (None: the default partition) can land on."""
+    import subprocess
+
+    if shutil.which("sinfo") is None:
+        return 1
+    cmd = ["sinfo", "-h", "-o", "%P %D"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 1
+    total = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            continue
+        name = parts[0]
+        if (queue is None and name.endswith("*")) or (queue is not None and name.rstrip("*") == queue):
+            total += int(parts[1])
+    return max(total, 1)
+
+
+def split_array(indices: Iterable[int], max_size: int) -> list[tuple[int, list[int]]]:
+    """Indices grouped into arrays that fit ``MaxArraySize``: [(offset, [index - offset, ...])].
+
+    A task of an array runs chunk ``SLURM_ARRAY_TASK_ID + offset``.
+    """
+    if max_size < 1:
+        raise SchedulerError(f"MaxArraySize {max_size}: must be positive")
+    groups: dict[int, list[int]] = {}
+    for i in sorted(set(int(i) for i in indices)):
+        offset = (i // max_size) * max_size
+        groups.setdefault(offset, []).append(i - offset)
+    return sorted(groups.items())
+
+
 def compress_indices(indices: Iterable[int]) -> str:
     """SLURM array spec of sorted indices: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
     values = sorted(set(int(i) for i in indices))

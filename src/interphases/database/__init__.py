@@ -1,12 +1,14 @@
-"""Results database: a jobflow JobStore (embedded montydb by default, MongoDB in
-production) plus a flat summary collection and its query API.
+"""Results database: a jobflow JobStore (embedded indexed sqlite files by default,
+MongoDB in production) plus a flat summary collection and its query API.
 
 - :mod:`.config`   where the database is (``interphases.yaml``, ``INTERPHASES_DB_CONFIG``,
-  ``JOBFLOW_CONFIG_FILE``, default: montydb files in the project folder);
+  ``JOBFLOW_CONFIG_FILE``, default: sqlite files in the project folder, see
+  :mod:`.sqlite_store`; montydb folders of older versions are still read);
 - :mod:`.store`    :func:`open_database` / :func:`get_jobstore`, collection set-up;
 - :mod:`.summary`  summary rows (``summary_rows()`` contract), :func:`ingest`,
   :func:`save_rows`, resume helpers :func:`make_result_key`, :func:`has_result`;
 - :mod:`.query`    :func:`query` -> pandas DataFrame, :func:`show` (provenance);
+- :mod:`.maintenance` ``db check`` / ``db repair`` / ``db migrate``;
 - :mod:`.report`   :func:`write_report` (Markdown/HTML rankings and charts).
 """
 

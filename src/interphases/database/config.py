@@ -7,14 +7,16 @@ this order (first hit wins):
 2. ``<project>/interphases.yaml``: the project's own file (``interphases.config.project_dir()``);
 3. ``JOBFLOW_CONFIG_FILE`` set in the environment: jobflow's own ``JOB_STORE`` is used
    (the summary collections go next to its ``docs_store``);
-4. default: embedded montydb (sqlite) files in ``<project>/database``.
+4. default: embedded sqlite files in ``<project>/database`` (:class:`.sqlite_store.SQLiteStore`,
+   indexed, one file per collection); a folder written by an older version (montydb
+   files) is still opened with montydb until ``interphases db migrate`` converts it.
 
 File format (only the ``database`` block is read)::
 
     database:
-      type: embedded          # montydb files, no server (default)
+      type: embedded          # sqlite files, no server (default)
       path: database          # relative to the project folder, or absolute
-      storage: sqlite         # montydb's only storage usable here (see DatabaseConfig.storage)
+      storage: sqlite         # sqlite (indexed, default) or montydb (legacy folders)
 
     database:
       type: jobstore          # any maggma stores, e.g. MongoDB + GridFS (production)
@@ -62,11 +64,14 @@ class DatabaseConfig(BaseModel):
 
     type: Literal["embedded", "jobstore", "jobflow"] = "embedded"
     # embedded
-    path: Path | None = Field(None, description="Folder of the montydb files (embedded).")
-    #: montydb "lightning" (LMDB) is not offered: with lmdb 3.0 montydb 2.5.6 fails to read
-    #: an empty collection and to delete after a read ("environment already open");
-    #: "flatfile" is unsafe with several processes. sqlite is safe with many writers.
-    storage: Literal["sqlite"] = "sqlite"
+    path: Path | None = Field(None, description="Folder of the database files (embedded).")
+    #: "sqlite": interphases' indexed SQLiteStore (default for new folders);
+    #: "montydb": maggma's MontyStore on montydb sqlite files (folders of older versions;
+    #: no indexes, migrate with `interphases db migrate`). None: montydb if the folder
+    #: holds montydb files and no sqlite store yet, else sqlite. montydb "lightning" and
+    #: "flatfile" are not offered (lmdb 3.0 breaks montydb 2.5.6; flatfile is unsafe with
+    #: several processes).
+    storage: Literal["sqlite", "montydb"] | None = None
     # jobstore / jobflow
     jobstore: dict[str, Any] | None = Field(
         None, description="jobflow JobStore spec or monty dict."
@@ -92,6 +97,17 @@ class DatabaseConfig(BaseModel):
     @property
     def embedded(self) -> bool:
         return self.type == "embedded"
+
+    def embedded_storage(self) -> str:
+        """``sqlite`` or ``montydb`` (see :attr:`storage`), deciding from the folder if unset."""
+        if self.storage is not None:
+            return self.storage
+        path = self.embedded_path()
+        try:
+            legacy = (path / ".monty.storage").is_file() and not any(path.glob("*.sqlite"))
+        except OSError:
+            legacy = False
+        return "montydb" if legacy else "sqlite"
 
     def embedded_path(self) -> Path:
         """Absolute folder of the embedded database (relative paths: to the project folder)."""
@@ -181,9 +197,9 @@ database:
 """
 
 EXAMPLE_EMBEDDED = """\
-# interphases.yaml: embedded results database (montydb files, no server)
+# interphases.yaml: embedded results database (sqlite files, no server)
 database:
   type: embedded
   path: database      # relative to this file's folder
-  storage: sqlite     # the only montydb storage safe with several writers
+  storage: sqlite     # indexed sqlite store (montydb: folders of older versions)
 """

@@ -7,13 +7,21 @@
 - ``results``: the run log, one document per completed campaign item run
   (``result_key``), used to resume campaigns without recomputing.
 
-Embedded default (no server): maggma ``MontyStore`` on montydb sqlite files in the
-project folder. Two montydb facts shape this module (measured here, see
-``shared/notes/hpc-and-dft-setup.md``): two processes creating the same collection at
-the same moment lose documents, so :meth:`Database.init` creates every collection once,
-under a file lock, before anything runs; and montydb rewrites its storage config files
-on every connect, so :class:`ProjectMontyStore` skips that once the folder is set up
-(a reader could otherwise see a half-written config while an array task connects).
+Embedded default (no server): :class:`~.sqlite_store.SQLiteStore`, one indexed sqlite
+file per collection in ``<project>/database`` (WAL, many writers on one node). Every
+store has a key it enforces: outputs ``(uuid, index)``, blobs ``blob_uuid``, summary
+rows ``row_id``, run-log entries ``run_id`` (a completed run's id is derived from its
+``result_key``, so a result is logged done once). Indexed: see the ``*_INDEXES``
+tuples; the same fields get MongoDB indexes when the stores are MongoDB
+(:meth:`Database.init`).
+
+Folders written by older versions hold montydb files; they are opened with maggma's
+``MontyStore`` (:class:`ProjectMontyStore`, no indexes) until ``interphases db migrate``
+copies them into sqlite stores. Two montydb facts shape that legacy path: two
+processes creating the same collection at the same moment lose documents, so
+:meth:`Database.init` creates every collection once, under a file lock; and montydb
+rewrites its storage config files on every connect, which :class:`ProjectMontyStore`
+skips once the folder is set up.
 """
 
 from __future__ import annotations
@@ -36,15 +44,16 @@ from interphases.database.config import (
     DatabaseConfig,
     load_config,
 )
+from interphases.database.sqlite_store import SQLiteStore
 from interphases.errors import DatabaseError
 
-#: montydb database name inside the embedded folder
+#: montydb database name inside a legacy embedded folder
 EMBEDDED_DATABASE_NAME = "interphases"
 #: montydb storage options (BSON encoding as maggma's default, Mongo 4.0 semantics)
 _STORAGE_KWARGS = {"use_bson": True, "mongo_version": "4.0"}
 #: sqlite writers wait up to 120 s for the lock (default 5 s) when many array tasks write
 _SQLITE_CLIENT_KWARGS = {"wtimeout": 120_000}
-#: summary fields indexed on a real MongoDB (montydb has no indexes)
+#: summary fields indexed (sqlite store and MongoDB; montydb has no indexes)
 SUMMARY_INDEXES = (
     "kind",
     "row_id",
@@ -52,8 +61,20 @@ SUMMARY_INDEXES = (
     "job_uuid",
     "flow_uuid",
     "phases",
+    "formulas",
     "candidate_id",
+    "campaign",
+    "engine",
+    "model",
+    "value",
 )
+#: job output documents: jobflow looks up ``uuid`` (+ ``index``); the workflow layer's
+#: job-level resume looks finished jobs up by ``metadata.cache_key``
+OUTPUTS_INDEXES = ("uuid", "index", "metadata.cache_key", "metadata.result_key", "hosts")
+#: ``data`` blobs: jobflow reads and writes them by ``blob_uuid``, removes by job
+DATA_INDEXES = ("blob_uuid", "job_uuid", "job_index")
+#: run log
+RESULTS_INDEXES = ("run_id", "result_key", "status", "campaign", "candidate_id")
 
 
 def _storage_ready(path: Path, storage: str) -> bool:
@@ -119,7 +140,7 @@ class ProjectMontyStore(MontyStore):
 def embedded_store(
     path: Path, collection_name: str, storage: str = "sqlite", **kwargs: Any
 ) -> ProjectMontyStore:
-    """A :class:`ProjectMontyStore` on the embedded folder ``path``."""
+    """A legacy :class:`ProjectMontyStore` on the montydb folder ``path``."""
     return ProjectMontyStore(
         collection_name,
         database_path=str(path),
@@ -184,8 +205,8 @@ class Database:
     jobstore: JobStore
     summary: Store
     results: Store
-    #: montydb has no indexes and its ``$in`` costs one pass per listed value: "which of
-    #: these keys exist" is answered by reading the keys once into a Python set
+    #: legacy montydb folder: no indexes, and its ``$in`` costs one pass per listed value,
+    #: so "which of these keys exist" is answered by reading the keys once into a set
     scan: bool = False
     _connected: bool = field(default=False, repr=False)
 
@@ -193,6 +214,11 @@ class Database:
     def location(self) -> str:
         """Human-readable place of the stores."""
         return self.jobstore.docs_store.name
+
+    @property
+    def legacy(self) -> bool:
+        """Whether this is a montydb folder of an older version (see ``db migrate``)."""
+        return isinstance(self.jobstore.docs_store, MontyStore)
 
     def connect(self) -> Database:
         if not self._connected:
@@ -204,7 +230,7 @@ class Database:
                 raise
             except Exception as exc:
                 raise DatabaseError(
-                    f"cannot connect to the results database {self.location}: {exc}"
+                    f"cannot connect to the results database {self.location}: {_first_line(exc)}"
                 ) from exc
             self._connected = True
         return self
@@ -230,19 +256,21 @@ class Database:
         ]
 
     def init(self) -> Database:
-        """Create every collection (embedded: once, under a file lock) and the indexes.
+        """Create every collection and its indexes.
 
-        Call this in the submitting process before any batch job starts; afterwards
-        concurrent writers only insert into existing collections, which montydb handles.
+        sqlite store: the tables, columns and indexes are created on connect (under
+        each file's write lock). Legacy montydb: every collection once, under a file
+        lock, before any batch job starts. MongoDB (and other MongoStore-like stores):
+        the indexes of the ``*_INDEXES`` tuples, unique on the stores' keys.
         """
-        if self.config.embedded:
+        if self.config.embedded and self.legacy:
             path = self.config.embedded_path()
             path.mkdir(parents=True, exist_ok=True)
             with _file_lock(path / ".interphases-init.lock"):
-                if not _storage_ready(path, self.config.storage):
+                if not _storage_ready(path, "sqlite"):
                     from montydb import set_storage
 
-                    set_storage(str(path), storage=self.config.storage, **_STORAGE_KWARGS)
+                    set_storage(str(path), storage="sqlite", **_STORAGE_KWARGS)
                 self.connect()
                 database = self.summary._collection.database
                 existing = set(database.list_collection_names())
@@ -250,17 +278,38 @@ class Database:
                     if store.collection_name not in existing:
                         database.create_collection(store.collection_name)
                         existing.add(store.collection_name)
-        else:
-            self.connect()
-            if isinstance(self.summary, MongoStore) and not isinstance(self.summary, MontyStore):
-                for key in SUMMARY_INDEXES:
-                    self.summary.ensure_index(key)
-                self.results.ensure_index("result_key")
-                self.jobstore.ensure_index("uuid")
+            return self
+        self.connect()
+        if not self.config.embedded:
+            self._mongo_indexes()
         return self
 
+    def _mongo_indexes(self) -> None:
+        """MongoDB indexes (``create_index`` is idempotent); other store kinds are left alone."""
+
+        def mongo(store: Store) -> bool:
+            return isinstance(store, MongoStore) and not isinstance(store, MontyStore)
+
+        def index(store: Store, fields: tuple[str, ...], unique: tuple[str, ...] = ()) -> None:
+            for name in fields:
+                with contextlib.suppress(Exception):  # e.g. read-only users
+                    store.ensure_index(name, unique=name in unique)
+
+        docs = self.jobstore.docs_store
+        if mongo(docs):
+            with contextlib.suppress(Exception):
+                docs._collection.create_index([("uuid", 1), ("index", 1)], unique=True)
+            index(docs, OUTPUTS_INDEXES)
+        for store in self.jobstore.additional_stores.values():
+            # MongoStore/GridFSStore (metadata.blob_uuid)/S3Store (its index store)
+            index(store, DATA_INDEXES, unique=("blob_uuid",) if mongo(store) else ())
+        if mongo(self.summary):
+            index(self.summary, SUMMARY_INDEXES, unique=("row_id",))
+        if mongo(self.results):
+            index(self.results, RESULTS_INDEXES, unique=("run_id",))
+
     def counts(self) -> dict[str, int]:
-        """Number of documents in each store (a full scan on montydb)."""
+        """Number of documents in each store."""
         self.connect()
         out = {"outputs": self.jobstore.docs_store.count()}
         for name, store in self.jobstore.additional_stores.items():
@@ -271,20 +320,77 @@ class Database:
         return out
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_project_folder() -> Path:
+    """The project folder, or a one-line :class:`DatabaseError` if it cannot be used."""
+    from interphases.config import project_dir
+
+    path = project_dir()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise DatabaseError(
+            f"project folder {path} is under {probe}, which is a file: set INTERPHASES_PROJECT to a folder"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        test = path / f".write-test-{os.getpid()}"
+        test.touch()
+        test.unlink()
+    except OSError as exc:
+        raise DatabaseError(
+            f"project folder {path} cannot be created or written ({exc.strerror or _first_line(exc)}): "
+            "set INTERPHASES_PROJECT to a writable folder"
+        ) from exc
+    return path
+
+
+def sqlite_stores(path: Path, summary: str, results: str) -> dict[str, SQLiteStore]:
+    """The four embedded sqlite stores in folder ``path``."""
+    return {
+        "outputs": SQLiteStore(
+            str(path),
+            OUTPUTS_COLLECTION,
+            key="uuid",
+            unique_key=["uuid", "index"],
+            indexes=list(OUTPUTS_INDEXES),
+        ),
+        "data": SQLiteStore(str(path), DATA_COLLECTION, key="blob_uuid", indexes=list(DATA_INDEXES)),
+        "summary": SQLiteStore(str(path), summary, key="row_id", indexes=list(SUMMARY_INDEXES)),
+        "results": SQLiteStore(str(path), results, key="run_id", indexes=list(RESULTS_INDEXES)),
+    }
+
+
+def montydb_stores(path: Path, summary: str, results: str) -> dict[str, ProjectMontyStore]:
+    """The four stores of a legacy montydb folder."""
+    return {
+        "outputs": embedded_store(path, OUTPUTS_COLLECTION, key="uuid"),
+        "data": embedded_store(path, DATA_COLLECTION, key="blob_uuid"),
+        "summary": embedded_store(path, summary, key="row_id"),
+        "results": embedded_store(path, results, key="run_id"),
+    }
+
+
 def open_database(config: DatabaseConfig | None = None, *, init: bool = True) -> Database:
     """Open (and by default initialise) the configured results database.
 
-    ``init=True`` creates missing collections; batch tasks of a campaign whose database
-    was initialised at submission pass ``init=False`` and only connect.
+    ``init=True`` creates missing collections and indexes; batch tasks of a campaign
+    whose database was initialised at submission may pass ``init=False``.
     """
     config = config or load_config()
     if config.embedded:
+        if config.path is None:
+            check_project_folder()
         path = config.embedded_path()
-        docs = embedded_store(path, OUTPUTS_COLLECTION, config.storage, key="uuid")
-        data = embedded_store(path, DATA_COLLECTION, config.storage, key="blob_uuid")
-        jobstore = JobStore(docs, additional_stores={"data": data})
-        summary = embedded_store(path, config.summary_collection, config.storage, key="row_id")
-        results = embedded_store(path, config.results_collection, config.storage, key="run_id")
+        make = sqlite_stores if config.embedded_storage() == "sqlite" else montydb_stores
+        stores = make(path, config.summary_collection, config.results_collection)
+        jobstore = JobStore(stores["outputs"], additional_stores={"data": stores["data"]})
+        summary, results = stores["summary"], stores["results"]
     else:
         if config.type == "jobflow":
             from jobflow.settings import JobflowSettings

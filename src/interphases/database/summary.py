@@ -42,6 +42,7 @@ from typing import Any
 
 from monty.json import MontyDecoder, jsanitize
 
+from interphases.database.sqlite_store import SQLiteStore
 from interphases.database.store import Database, open_database
 from interphases.errors import DatabaseError
 
@@ -195,9 +196,10 @@ def save_rows(
     """Write summary rows; rows already present (same ``row_id``) are skipped.
 
     ``context`` adds fields to every row that does not set them (``result_key``,
-    ``candidate_id``, ``campaign``, ...). One ``insert_many`` per call: on montydb sqlite
-    that is one transaction, so a result's rows land together or not at all.
-    ``replace=True`` overwrites rows whose ``row_id`` exists.
+    ``candidate_id``, ``campaign``, ...). The store enforces ``row_id``: one
+    insert-or-ignore transaction on the embedded sqlite store, ``$setOnInsert`` upserts
+    on MongoDB (unique index), never check-then-insert, so concurrent writers of the
+    same rows end with one copy. ``replace=True`` overwrites rows whose ``row_id`` exists.
     """
     db = (database or open_database()).connect()
     normalized = []
@@ -206,16 +208,41 @@ def save_rows(
         doc["row_id"] = doc.get("row_id") or _row_id(doc, i if doc.get("job_uuid") else None)
         normalized.append(doc)
     unique = {d["row_id"]: d for d in normalized}  # duplicates inside one call collapse
-    existing = _scan_keys(db.summary, "row_id", db.scan, list(unique))
-    report = SaveReport(existing=len(existing))
-    new = [d for rid, d in unique.items() if rid not in existing]
-    if new:
-        db.summary._collection.insert_many(new)
-        report.written = len(new)
-    if replace and existing:
-        db.summary.update([unique[rid] for rid in existing], key="row_id")
-        report.written += len(existing)
-    return report
+    if not unique:
+        return SaveReport()
+    if replace:
+        existing = _scan_keys(db.summary, "row_id", db.scan, list(unique))
+        db.summary.update(list(unique.values()), key="row_id")  # upsert
+        return SaveReport(written=len(unique), existing=len(existing))
+    written = insert_new(db.summary, list(unique.values()), "row_id")
+    return SaveReport(written=written, existing=len(unique) - written)
+
+
+def insert_new(store: Any, docs: list[dict[str, Any]], key: str) -> int:
+    """Insert the documents whose ``key`` is not stored yet; returns how many were inserted.
+
+    Enforced by the store: ``INSERT OR IGNORE`` (:class:`.SQLiteStore`), or one
+    ``$setOnInsert`` upsert per document (MongoDB with its unique index, mongomock,
+    montydb: check-then-insert, legacy folders only).
+    """
+    if isinstance(store, SQLiteStore):
+        return store.insert_new(docs)
+    from maggma.stores import MontyStore
+
+    if isinstance(store, MontyStore):  # legacy folders: montydb has no unique index
+        found = _scan_keys(store, key, True, [d[key] for d in docs])
+        new = [d for d in docs if d[key] not in found]
+        if new:
+            store._collection.insert_many(new)
+        return len(new)
+    from pymongo import UpdateOne
+    from pymongo.errors import BulkWriteError
+
+    ops = [UpdateOne({key: d[key]}, {"$setOnInsert": d}, upsert=True) for d in docs]
+    try:
+        return int(store._collection.bulk_write(ops, ordered=False).upserted_count)
+    except BulkWriteError as exc:  # a concurrent writer won the race on the unique index
+        return int(exc.details.get("nUpserted", 0))
 
 
 def _output_class(output: Any) -> type | None:
@@ -309,24 +336,38 @@ def record_result(
     *,
     database: Database | None = None,
     status: str = "done",
+    run_id: str | None = None,
     **info: Any,
 ) -> dict[str, Any]:
-    """Append one run-log document for ``result_key`` (insert only: safe with many writers).
+    """Log one run of ``result_key``; the store enforces ``run_id`` (insert-or-ignore).
 
+    ``run_id`` identifies the run: by default, for a ``done`` run with a ``flow_uuid``,
+    a hash of the key and the flow (the same flow logged twice, e.g. by two array tasks
+    that ran the same item, is one entry), else a fresh id (a forced recomputation is a
+    new run). Campaign items pass :func:`done_run_id` (one completed run per item).
     ``info``: candidate_id, campaign, flow_uuid, job_uuids, n_rows, slurm_job_id, ...
-    The number of documents per key is the number of times it was computed.
     """
     db = (database or open_database()).connect()
+    if run_id is None:
+        if status == "done" and info.get("flow_uuid"):
+            run_id = hashlib.sha1(f"{result_key}|{info['flow_uuid']}".encode()).hexdigest()
+        else:
+            run_id = uuidlib.uuid4().hex
     doc = {
-        "run_id": uuidlib.uuid4().hex,
+        "run_id": run_id,
         "result_key": result_key,
         "status": status,
         "time": _now(),
         "host": socket.gethostname(),
         **jsanitize(info, strict=True, enum_values=True, allow_bson=True),
     }
-    db.results._collection.insert_one(dict(doc))
+    insert_new(db.results, [dict(doc)], "run_id")
     return doc
+
+
+def done_run_id(result_key: str) -> str:
+    """The ``run_id`` of the one completed run a campaign item may log."""
+    return hashlib.sha1(f"{result_key}|done".encode()).hexdigest()
 
 
 def completed_keys(database: Database | None = None, keys: Sequence[str] | None = None) -> set[str]:

@@ -19,7 +19,47 @@ from typing import Any
 
 from interphases.errors import CalculationError
 
-__all__ = ["FlowRun", "find_stored", "run_and_store", "stored_output"]
+__all__ = ["FlowRun", "find_stored", "flow_result_key", "run_and_store", "stored_output"]
+
+#: ``run_and_store(..., result_key=AUTO)``: the key is derived from the flow itself
+AUTO = "auto"
+
+
+def flow_result_key(flow: Any) -> str:
+    """Result key of a Flow/Job from its content: functions, Makers, inputs, metadata.
+
+    The uuids jobflow draws for every new Job/Flow are replaced by their order of
+    appearance, so two flows built the same way (the same CLI command twice) get the
+    same key, and any change of input, Maker setting or engine gives another.
+    """
+    from monty.json import jsanitize
+
+    from interphases.database import make_result_key
+
+    data = jsanitize(flow, strict=True, enum_values=True)
+    order: dict[str, str] = {}
+
+    def collect(x: Any) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k == "uuid" and isinstance(v, str):
+                    order.setdefault(v, f"uuid-{len(order)}")
+                collect(v)
+        elif isinstance(x, list):
+            for v in x:
+                collect(v)
+
+    def replace(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: replace(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [replace(v) for v in x]
+        if isinstance(x, str):
+            return order.get(x, x)
+        return x
+
+    collect(data)
+    return make_result_key(task="flow", flow=replace(data))
 
 
 @dataclass
@@ -54,7 +94,9 @@ def run_and_store(
         database: an open :class:`~interphases.database.Database` (default: the configured one).
         root_dir: parent of the job folders (default: ``<project>/runs``).
         result_key: when given and already completed in the database, nothing is run
-            (``FlowRun.skipped``) unless ``skip_completed`` is False; the run is recorded under it.
+            (``FlowRun.skipped``; ``outputs`` then holds the stored outputs, mapped onto
+            this flow's jobs) unless ``skip_completed`` is False; the run is recorded
+            under it. ``"auto"``: :func:`flow_result_key` (what the CLI passes).
         ingest_rows: index the outputs' summary rows (``interphases query`` reads them).
         context: extra keys for the summary rows (``campaign``, ``candidate_id``, ...).
 
@@ -66,11 +108,17 @@ def run_and_store(
     from interphases.config import project_dir
     from interphases.database import completed_keys, ingest, open_database, record_result
 
+    if result_key == AUTO:
+        result_key = flow_result_key(flow)
     own = database is None
     db = open_database() if own else database
     try:
         if skip_completed and result_key is not None and result_key in completed_keys(db, [result_key]):
-            return FlowRun(flow_uuid=getattr(flow, "uuid", ""), skipped=True)
+            return FlowRun(
+                flow_uuid=getattr(flow, "uuid", ""),
+                outputs=_previous_outputs(flow, result_key, db),
+                skipped=True,
+            )
         if result_key is not None or context:
             flow.update_metadata({k: v for k, v in {"result_key": result_key, **context}.items() if v is not None})
         run_dir = Path(root_dir) if root_dir is not None else project_dir() / "runs"
@@ -104,6 +152,7 @@ def run_and_store(
                 database=db,
                 flow_uuid=getattr(flow, "uuid", None),
                 job_uuids=sorted(responses),
+                job_order=_job_order(flow),
                 n_rows=written,
                 run_dir=str(run_dir),
                 **{k: v for k, v in context.items() if isinstance(v, str | int | float)},
@@ -112,6 +161,40 @@ def run_and_store(
     finally:
         if own:
             db.close()
+
+
+def _job_order(flow: Any) -> list[str]:
+    """uuids of the flow's own jobs, in a stable order (a Job: itself)."""
+    jobs = getattr(flow, "jobs", None)
+    if jobs is None:
+        return [flow.uuid]
+    out: list[str] = []
+    for item in jobs:
+        out.extend(_job_order(item))
+    return out
+
+
+def _previous_outputs(flow: Any, result_key: str, db: Any) -> dict[str, Any]:
+    """{this flow's job uuid: stored output of the same job of the run logged under ``result_key``}."""
+    from monty.json import MontyDecoder
+
+    from interphases.database.summary import _find
+
+    runs = [r for r in _find(db.results, {"result_key": result_key, "status": "done"}) if r.get("job_order")]
+    if not runs:
+        return {}
+    latest = max(runs, key=lambda r: str(r.get("time") or ""))
+    current = _job_order(flow)
+    if len(current) != len(latest["job_order"]):
+        return {}
+    outputs: dict[str, Any] = {}
+    for now, before in zip(current, latest["job_order"], strict=True):
+        try:
+            raw = db.jobstore.get_output(before, load=True)
+        except ValueError:  # that job's output is not stored (removed, or never ran)
+            continue
+        outputs[now] = MontyDecoder().process_decoded(raw)
+    return outputs
 
 
 def stored_output(job_uuid: str, *, database: Any | None = None) -> Any:
