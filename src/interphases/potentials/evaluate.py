@@ -33,13 +33,23 @@ Default grouping (``batch_size=None``): on a GPU, 32 structures per call; on a C
 structure per call, because batching several CHGNet graphs on this 2-core CPU gains
 1.0-1.15x at best and was measured slower for NEB images (see ``bench_potentials.py``).
 
-Threads (CPU): with ``num_threads`` = T (default ``OMP_NUM_THREADS`` when set, else the
-cores this process may use) and several structures in one call, the structures are spread
-over T worker threads that each run torch on one core (torch releases the GIL inside its
-ops); a call with a single structure uses T intra-op threads. Independent structures on
-independent cores scale better than OpenMP inside one structure (1.4-1.7x for 2 threads on
-this machine), and do not stall when other jobs share the cores: measured here under load,
-two OpenMP threads made a call 5x slower than one, while two workers stayed 1.13x faster.
+Threads (CPU): ``num_threads`` = T (default ``OMP_NUM_THREADS`` when set, else the cores
+this process may use) is used in one of two ways, chosen per workload by measurement
+(CHGNet, 32-52-atom Li | LiF interfaces, this 2-core machine, ratios against one thread,
+issue 16; ``parallel_structures``):
+
+- several structures in one call (the default, ``parallel_structures=True``): T worker
+  threads, one core each (torch releases the GIL inside its ops). Energy-only calls
+  (registry scans): 1.67-1.68x idle or loaded, where 2 intra-op threads gave 0.90-0.99x.
+  Calls with forces (relaxation and NEB steps): 1.01x on an idle machine (2 intra-op
+  threads: 1.45x) but 1.29x with the machine loaded by other jobs, where 2 intra-op
+  threads stalled at 0.18x (5x slower than one thread): workers are never slower than
+  one thread, OpenMP threads can be much slower on shared cores, hence the default;
+- a call with a single structure uses T intra-op threads (1.5x idle).
+
+``parallel_structures=False`` runs every call on T intra-op threads (a dedicated machine,
+force-heavy work); ``"auto"``: workers for energy-only calls, intra-op threads for force
+calls (the idle-machine optimum).
 
 Written here because no library does it: CHGNet's ``predict_structure`` always builds the
 second-derivative graph and ASE calculators evaluate one structure at a time.
@@ -82,11 +92,12 @@ __all__ = [
 
 @dataclass
 class Evaluation:
-    """Energy (eV, whole cell), forces (eV/Å, no constraint applied) and, when asked,
-    stress (Voigt order xx yy zz yz xz xy, eV/Å^3, ASE sign convention) of one structure."""
+    """Energy (eV, whole cell), forces (eV/Å, no constraint applied; ``None`` for an
+    energy-only evaluation) and, when asked, stress (Voigt order xx yy zz yz xz xy, eV/Å^3,
+    ASE sign convention) of one structure."""
 
     energy: float
-    forces: np.ndarray
+    forces: np.ndarray | None
     stress: np.ndarray | None = None
 
 
@@ -103,6 +114,9 @@ class EvaluatorStats:
 
     n_calls: int = 0
     n_structures: int = 0
+    #: structures evaluated with forces (a backward pass) / energy only (forward only)
+    n_force_structures: int = 0
+    n_energy_only: int = 0
     n_atoms: int = 0
     seconds_total: float = 0.0
     seconds_inputs: float = 0.0
@@ -110,6 +124,7 @@ class EvaluatorStats:
 
     def reset(self) -> None:
         self.n_calls = self.n_structures = self.n_atoms = 0
+        self.n_force_structures = self.n_energy_only = 0
         self.seconds_total = self.seconds_inputs = self.seconds_model = 0.0
 
 
@@ -149,9 +164,13 @@ class Evaluator(ABC):
         return 1
 
     def evaluate(
-        self, atoms_list: Sequence[Atoms], *, stress: bool | Sequence[bool] = False
+        self, atoms_list: Sequence[Atoms], *, stress: bool | Sequence[bool] = False, forces: bool = True
     ) -> list[Evaluation | EvaluationFailed]:
         """Evaluate every structure once; ``stress`` per structure or for all.
+
+        ``forces=False``: energies only (``Evaluation.forces`` is None, no stress). For
+        CHGNet this is a forward pass under ``torch.no_grad`` with no force backward
+        (2.5-2.7x cheaper on this CPU): what a registry scan needs.
 
         A structure the model cannot evaluate comes back as :class:`EvaluationFailed`
         (the others are unaffected), so a batched relaxation loses nothing computed.
@@ -162,15 +181,26 @@ class Evaluator(ABC):
         flags = [bool(stress)] * n if isinstance(stress, bool | np.bool_) else [bool(s) for s in stress]
         if len(flags) != n:
             raise ValueError("one stress flag per structure expected")
+        if not forces and any(flags):
+            raise ValueError("a stress needs the backward pass: ask for forces=True")
         t0 = time.perf_counter()
-        out = self._evaluate(list(atoms_list), flags)
+        out = self._evaluate(list(atoms_list), flags) if forces else self._evaluate_energies(list(atoms_list))
         self.stats.seconds_total += time.perf_counter() - t0
         self.stats.n_structures += n
+        if forces:
+            self.stats.n_force_structures += n
+        else:
+            self.stats.n_energy_only += n
         self.stats.n_atoms += sum(len(a) for a in atoms_list)
         return out
 
     @abstractmethod
     def _evaluate(self, atoms_list: list[Atoms], stress: list[bool]) -> list[Evaluation | EvaluationFailed]: ...
+
+    def _evaluate_energies(self, atoms_list: list[Atoms]) -> list[Evaluation | EvaluationFailed]:
+        """Energies only; default: the full evaluation with the forces dropped."""
+        out = self._evaluate(atoms_list, [False] * len(atoms_list))
+        return [Evaluation(r.energy, None) if isinstance(r, Evaluation) else r for r in out]
 
 
 class CalculatorEvaluator(Evaluator):
@@ -220,6 +250,22 @@ class CalculatorEvaluator(Evaluator):
             self.stats.n_calls += 1
         return out
 
+    def _evaluate_energies(self, atoms_list: list[Atoms]) -> list[Evaluation | EvaluationFailed]:
+        if self.model.torch_model is not None:
+            configure_threads(self.num_threads)
+        out: list[Evaluation | EvaluationFailed] = []
+        for atoms in atoms_list:
+            calc = self.calculator_for(atoms)
+            t0 = time.perf_counter()
+            try:
+                # only the energy is asked: calculators that can skip forces do
+                out.append(Evaluation(float(calc.get_property("energy", atoms)), None))
+            except Exception as exc:  # noqa: BLE001 - one bad structure must not sink the batch
+                out.append(EvaluationFailed(f"{type(exc).__name__}: {exc}"))
+            self.stats.seconds_model += time.perf_counter() - t0
+            self.stats.n_calls += 1
+        return out
+
 
 class CHGNetEvaluator(Evaluator):
     """CHGNet forward + force backward, only what is asked, ``batch_size`` graphs per call."""
@@ -231,7 +277,7 @@ class CHGNetEvaluator(Evaluator):
         batch_size: int | None = None,
         num_threads: int | None = None,
         max_batch_atoms: int | None = None,
-        parallel_structures: bool = True,
+        parallel_structures: bool | str = True,
         factorized: bool = True,
     ) -> None:
         super().__init__(model, batch_size=batch_size, num_threads=num_threads)
@@ -282,12 +328,17 @@ class CHGNetEvaluator(Evaluator):
             groups.append(current)
         return groups
 
-    def _evaluate(self, atoms_list: list[Atoms], stress: list[bool]) -> list[Evaluation | EvaluationFailed]:
-        import torch
+    def _evaluate_energies(self, atoms_list: list[Atoms]) -> list[Evaluation | EvaluationFailed]:
+        return self._evaluate(atoms_list, [False] * len(atoms_list), forces=False)
 
+    def _evaluate(
+        self, atoms_list: list[Atoms], stress: list[bool], forces: bool = True
+    ) -> list[Evaluation | EvaluationFailed]:
         groups = self._groups(atoms_list, stress)
         n_threads = int(self.num_threads) if self.num_threads else default_num_threads()
-        workers = min(n_threads, len(groups)) if self.parallel_structures and self.device == "cpu" else 1
+        # "auto": workers for energy-only calls, intra-op threads when forces are computed (measured, see above)
+        parallel = (not forces) if self.parallel_structures == "auto" else bool(self.parallel_structures)
+        workers = min(n_threads, len(groups)) if parallel and self.device == "cpu" else 1
         out: list[Evaluation | EvaluationFailed | None] = [None] * len(atoms_list)
         t0 = time.perf_counter()
         if workers > 1:
@@ -301,12 +352,12 @@ class CHGNetEvaluator(Evaluator):
                 self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chgnet-eval")
                 self._pool_size = workers
             try:
-                done = list(self._pool.map(lambda g: self._run_group_safe(atoms_list, stress, g), groups))
+                done = list(self._pool.map(lambda g: self._run_group_safe(atoms_list, stress, g, forces), groups))
             finally:
                 configure_threads(n_threads)  # leave the process as configured
         else:
             configure_threads(n_threads)
-            done = [self._run_group_safe(atoms_list, stress, g) for g in groups]
+            done = [self._run_group_safe(atoms_list, stress, g, forces) for g in groups]
         wall = time.perf_counter() - t0
         busy = sum(t_in + t_model for _, _, t_in, t_model in done) or 1.0
         for group, results, t_in, t_model in done:
@@ -318,7 +369,7 @@ class CHGNetEvaluator(Evaluator):
         self.stats.n_calls += len(groups)
         return out  # type: ignore[return-value]
 
-    def _run_group_safe(self, atoms_list: list[Atoms], stress: list[bool], group: list[int]):
+    def _run_group_safe(self, atoms_list: list[Atoms], stress: list[bool], group: list[int], forces: bool = True):
         """Evaluate one group; a structure that fails is isolated and reported, not raised."""
         import torch
 
@@ -327,7 +378,7 @@ class CHGNetEvaluator(Evaluator):
         torch.set_flush_denormal(True)
         try:
             try:
-                results, t_in, t_model = self._run_group([atoms_list[i] for i in group], stress[group[0]])
+                results, t_in, t_model = self._run_group([atoms_list[i] for i in group], stress[group[0]], forces)
                 return group, results, t_in, t_model
             except (InvalidStructureError, CalculationError) as exc:
                 if len(group) == 1:
@@ -336,7 +387,7 @@ class CHGNetEvaluator(Evaluator):
             results, t_in, t_model = [], 0.0, 0.0
             for i in group:
                 try:
-                    (res,), a, b = self._run_group([atoms_list[i]], stress[i])
+                    (res,), a, b = self._run_group([atoms_list[i]], stress[i], forces)
                     results.append(res)
                     t_in, t_model = t_in + a, t_model + b
                 except (InvalidStructureError, CalculationError) as exc_i:
@@ -345,7 +396,9 @@ class CHGNetEvaluator(Evaluator):
         finally:
             torch.set_flush_denormal(False)
 
-    def _run_group(self, group: list[Atoms], need_stress: bool) -> tuple[list[Evaluation], float, float]:
+    def _run_group(
+        self, group: list[Atoms], need_stress: bool, forces: bool = True
+    ) -> tuple[list[Evaluation], float, float]:
         import torch
         from chgnet.model.model import BatchedGraph
 
@@ -360,6 +413,8 @@ class CHGNetEvaluator(Evaluator):
             except ValueError as exc:  # isolated atoms, bad cells
                 raise InvalidStructureError(f"CHGNet cannot build a graph for {atoms.get_chemical_formula()}: {exc}") from exc
         t1 = time.perf_counter()
+        if not forces:
+            return self._energies_only(graphs), t1 - t0, time.perf_counter() - t1
         try:
             with torch.enable_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Converting a tensor with requires_grad=True to a scalar"
@@ -395,6 +450,35 @@ class CHGNetEvaluator(Evaluator):
                 results.append(Evaluation(float(energies[j]), forces, s))
         t2 = time.perf_counter()
         return results, t1 - t0, t2 - t1
+
+    def _energies_only(self, graphs: list) -> list[Evaluation]:
+        """The same energies as :meth:`_run_group`, forward only, no autograd graph."""
+        import torch
+        from chgnet.model.model import BatchedGraph
+
+        from interphases.potentials import chgnet_fast
+
+        net = self.net
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                comp_energy = 0 if net.composition_model is None else net.composition_model(graphs)
+                batched = BatchedGraph.from_graphs(
+                    graphs,
+                    bond_basis_expansion=net.bond_basis_expansion,
+                    angle_basis_expansion=net.angle_basis_expansion,
+                    compute_stress=False,
+                )
+                if self.factorized:
+                    e_pred, n_per_graph = chgnet_fast.energy(net, batched)
+                else:
+                    pred = net._compute(batched, compute_force=False, compute_stress=False)
+                    e_pred, n_per_graph = pred["e"], pred["atoms_per_graph"]
+                e_total = (e_pred + comp_energy) * n_per_graph if net.is_intensive else e_pred + comp_energy
+                energies = e_total.detach().cpu().numpy().astype(float)
+        except RuntimeError as exc:
+            raise CalculationError(f"CHGNet evaluation failed: {exc}") from exc
+        return [Evaluation(float(e), None) for e in energies]
 
 
 class EvaluatorCalculator(Calculator):

@@ -123,6 +123,155 @@ def relax_with(
     return engine.relax_cells(list(structures), list(cells), fmax=fmax, max_steps=max_steps, labels=list(labels))
 
 
+#: counters of the compute levers (benchmarks read them; reset with :func:`reset_compute_counters`)
+COMPUTE_COUNTERS: dict[str, int] = {"deduplicated": 0, "scan_points": 0, "scan_points_full_grid": 0}
+
+
+def reset_compute_counters() -> None:
+    for k in COMPUTE_COUNTERS:
+        COMPUTE_COUNTERS[k] = 0
+
+
+def _slab_frame(structure: Structure, interaction_range: float | None) -> tuple[np.ndarray, float] | None:
+    """(unwrapped Cartesian positions, vacuum width) when ``structure`` is a slab whose
+    vacuum along c is wider than ``interaction_range`` + 1 Å (positions with the vacuum
+    on top), else None."""
+    if not interaction_range or len(structure) == 0:
+        return None
+    m = structure.lattice.matrix
+    normal = np.cross(m[0], m[1])
+    normal /= np.linalg.norm(normal)
+    c_perp = abs(float(m[2] @ normal))
+    cart = np.asarray(structure.cart_coords, dtype=float)
+    h = np.mod(cart @ normal * np.sign(m[2] @ normal), c_perp)
+    order = np.argsort(h)
+    hs = h[order]
+    gaps = np.diff(np.append(hs, hs[0] + c_perp))
+    k = int(np.argmax(gaps))
+    vacuum = float(gaps[k])
+    if vacuum <= interaction_range + 1.0:
+        return None
+    bottom = hs[(k + 1) % len(hs)]
+    # bring every atom into the slab that starts at ``bottom`` (whole lattice vectors c)
+    n_c = np.floor((cart @ normal * np.sign(m[2] @ normal) - bottom + 1e-9) / c_perp)
+    return cart - np.outer(n_c, m[2]), vacuum
+
+
+def _translation_key(structure: Structure, cell: str = "", interaction_range: float | None = None) -> tuple:
+    """Key equal for two structures that differ only by a rigid translation (same lattice,
+    same species in the same order, same frozen atoms): their energies, forces and
+    relaxations are the same (a translated copy), so they are computed once.
+
+    With ``interaction_range`` (an engine whose atoms do not interact beyond it) a slab
+    whose vacuum is wider than that range is keyed without its cell height: the same slab
+    cut from two interfaces of different gaps or films is then one structure."""
+    props = tuple(
+        (k, tuple(tuple(map(bool, x)) if k == "selective_dynamics" and x is not None else
+                  (tuple(np.ravel(x).tolist()) if x is not None else None) for x in v))
+        for k, v in sorted(structure.site_properties.items())
+        if k in ("selective_dynamics", "magmom")
+    )
+    species = tuple(str(sp) for sp in structure.species)
+    frame = _slab_frame(structure, interaction_range) if cell in ("", "fixed") else None
+    if frame is not None:
+        cart, _ = frame
+        m = structure.lattice.matrix
+        normal = np.cross(m[0], m[1])
+        normal /= np.linalg.norm(normal)
+        basis = np.array([m[0], m[1], normal])
+        coef = np.linalg.solve(basis.T, (cart - cart[0]).T).T  # in-plane fractions, height in Å
+        coef[:, :2] = np.round(np.mod(np.round(np.mod(coef[:, :2], 1.0), 6), 1.0), 6)
+        coef[:, 2] = np.round(coef[:, 2], 6)
+        coef += 0.0  # -0.0 -> 0.0 (the key compares bytes)
+        return (cell, "slab", species, tuple(np.round(m[:2], 6).ravel().tolist()), coef.tobytes(), props,
+                float(structure.charge or 0.0))
+    frac = np.asarray(structure.frac_coords, dtype=float)
+    rel = np.round(np.mod(frac - frac[0], 1.0), 6)
+    rel = np.round(np.mod(rel, 1.0), 6) + 0.0  # 0.9999996 -> 1.0 -> 0.0; -0.0 -> 0.0 (bytes compared)
+    return (
+        cell,
+        species,
+        tuple(np.round(structure.lattice.matrix, 6).ravel().tolist()),
+        rel.tobytes(),
+        props,
+        float(structure.charge or 0.0),
+    )
+
+
+def _unique(structures: Sequence[Structure], cells: Sequence[str] | None = None, enabled: bool = True,
+            interaction_range: float | None = None) -> list[int]:
+    """For each structure, the index of the first structure equal to it up to a rigid
+    translation (:func:`_translation_key`); itself when ``enabled`` is False."""
+    if not enabled:
+        return list(range(len(structures)))
+    seen: dict[tuple, int] = {}
+    reps = []
+    for i, s in enumerate(structures):
+        key = _translation_key(s, cells[i] if cells is not None else "", interaction_range)
+        reps.append(seen.setdefault(key, i))
+    return reps
+
+
+def _translated(result: CalcResult, rep_initial: Structure, initial: Structure, label: str | None) -> CalcResult:
+    """``result`` (of ``rep_initial``) carried over to ``initial``, a translated copy of it
+    (possibly a slab in a cell of another height): every atom moves as the representative's did."""
+    final = result.structure
+    if final is None or len(initial) == 0 or len(final) != len(initial):
+        return result.model_copy(update={"task_label": label})
+    same_cell = np.allclose(rep_initial.lattice.matrix, initial.lattice.matrix, atol=1e-6)
+    if same_cell or not np.allclose(final.lattice.matrix, rep_initial.lattice.matrix, atol=1e-6):
+        # the same cell (the cell may have relaxed): a rigid translation of the final structure
+        moved = final.copy()
+        shift = np.asarray(initial.cart_coords[0]) - np.asarray(rep_initial.cart_coords[0])
+        moved.translate_sites(list(range(len(moved))), shift, frac_coords=False, to_unit_cell=False)
+        return result.model_copy(update={"structure": moved, "task_label": label})
+    # a slab in a cell of another height (fixed cell): the same displacements, in this cell
+    d_frac = final.frac_coords - rep_initial.frac_coords
+    d_frac -= np.round(d_frac)  # displacements are shorter than half a cell
+    disp = d_frac @ rep_initial.lattice.matrix
+    moved = Structure(
+        initial.lattice, initial.species, np.asarray(initial.cart_coords) + disp, coords_are_cartesian=True,
+        site_properties=initial.site_properties, charge=initial.charge,
+    )
+    return result.model_copy(update={"structure": moved, "task_label": label})
+
+
+def _dedup_run(structures: Sequence[Structure], labels: Sequence[str], run: Any, *, cells: Sequence[str] | None = None,
+               enabled: bool = True, interaction_range: float | None = None) -> list[CalcResult]:
+    """``run(unique_structures, unique_labels[, unique_cells])`` on each distinct structure once
+    (equal up to a translation and with the same cell mode), results mapped back to all."""
+    structures, labels = list(structures), list(labels)
+    reps = _unique(structures, cells, enabled, interaction_range)
+    unique = sorted(set(reps))
+    COMPUTE_COUNTERS["deduplicated"] += len(structures) - len(unique)
+    args = [[structures[k] for k in unique], [labels[k] for k in unique]]
+    if cells is not None:
+        args.append([cells[k] for k in unique])
+    out = run(*args)
+    by_rep = dict(zip(unique, out, strict=True))
+    return [
+        by_rep[r] if r == i else _translated(by_rep[r], structures[r], structures[i], labels[i])
+        for i, r in enumerate(reps)
+    ]
+
+
+def _static(eng: Engine, structures: Sequence[Structure], labels: Sequence[str], *, energy_only: bool,
+            deduplicate: bool) -> list[CalcResult]:
+    """Single points, each distinct structure once; energies only when asked and the engine can."""
+    from interphases.workflows.engines.base import _accepts
+
+    extra = {"forces": False} if energy_only and _accepts(eng.static, "forces") else {}
+    return _dedup_run(structures, labels, lambda s, lab: eng.static(s, labels=lab, **extra), enabled=deduplicate,
+                      interaction_range=_interaction_range(eng))
+
+
+def _interaction_range(eng: Engine) -> float | None:
+    try:
+        return eng.interaction_range()
+    except Exception:  # noqa: BLE001 - no range known: exact duplicates only
+        return None
+
+
 def _finite(x: float) -> bool:
     return x is not None and math.isfinite(x)
 
@@ -290,6 +439,8 @@ class RegistryScan(BaseModel):
         "its two neighbours when the minimum is inside the scanned range, Å."
     )
     notes: list[str] = Field(default_factory=list)
+    search: str = Field("grid", description="'grid': every (shift, gap); 'reduced': coarse-to-fine (NaN = not computed).")
+    n_points: int | None = Field(None, description="(shift, gap) single points computed.")
 
 
 class RegistryScanSet(BaseModel):
@@ -686,6 +837,63 @@ def optimal_gap(gaps: Sequence[float], energies: Sequence[float]) -> float:
     return float(g[j])
 
 
+def _reduced_gap_search(grid: np.ndarray, done: np.ndarray, refine_top: int | None) -> Any:
+    """Coarse-to-fine search of the (shift, gap) grid, filled in place (``done`` marks computed points).
+
+    1. every registry at the two central gaps (coarse);
+    2. the ``refine_top`` registries lowest so far (``None``: all) descend along the gap:
+       the neighbours of their lowest point are computed until that point has both
+       neighbours (or is at the edge), so each refined registry ends at a minimum of the
+       grid along the gap, with the neighbours the parabola of :func:`optimal_gap` needs;
+    3. cross-check: every registry not refined is computed at the best gap found; one
+       that is lower there than the best refined energy is refined too (and so on), so a
+       registry whose energy falls faster with the gap than the coarse points showed is
+       not missed.
+    A generator: it yields the (shift index, gap index) points it needs next; the caller
+    computes them (several candidates' points in one engine call), fills ``grid`` and
+    ``done``, and resumes it.
+    """
+    n_shift, n_gap = grid.shape
+    centre = [(n_gap - 1) // 2, n_gap // 2] if n_gap > 1 else [0]
+    yield [(i, j) for i in range(n_shift) for j in dict.fromkeys(centre)]
+
+    def best(i: int) -> float:
+        row = np.where(done[i], grid[i], np.nan)
+        return float(np.nanmin(row)) if np.isfinite(row).any() else np.inf
+
+    probe = [best(i) for i in range(n_shift)]
+    refined: set[int] = set()
+    order = sorted(range(n_shift), key=lambda i: probe[i])
+    top = n_shift if refine_top is None else max(1, int(refine_top))
+    todo = [i for i in order[:top] if np.isfinite(probe[i])]
+    while todo:
+        refined.update(todo)
+        active = list(todo)
+        while active:  # descend: all active registries step together (one engine call per round)
+            points = []
+            for i in active:
+                row = np.where(done[i], grid[i], np.nan)
+                if not np.isfinite(row).any():
+                    continue
+                j = int(np.nanargmin(row))
+                points += [(i, jj) for jj in (j - 1, j + 1) if 0 <= jj < n_gap and not done[i, jj]]
+            if not points:
+                break
+            yield points
+            active = sorted({i for i, _ in points})
+        finite = [i for i in refined if np.isfinite(best(i))]
+        if not finite:
+            return
+        ib = min(finite, key=best)
+        e_best = best(ib)
+        jb = int(np.nanargmin(np.where(done[ib], grid[ib], np.nan)))
+        others = [i for i in order if i not in refined and np.isfinite(probe[i])]
+        need = [(i, jb) for i in others if not done[i, jb]]
+        if need:
+            yield need
+        todo = [i for i in others if best(i) <= e_best]
+
+
 def registry_scan(
     candidates: Sequence[InterfaceCandidate],
     engine: Any = "mlip",
@@ -694,17 +902,38 @@ def registry_scan(
     max_registries: int | None = None,
     vacuum: float | None = None,
     fixed_fraction: float = 0.5,
+    search: str = "grid",
+    refine_top: int | None = None,
+    energy_only: bool = True,
+    deduplicate: bool = True,
 ) -> RegistryScanSet:
-    """Single points of every candidate at every (registry, gap), all in one engine call.
+    """Single points of every candidate at its (registry, gap) points, batched.
 
     The isolated substrate and film slabs (as cut, unrelaxed) are computed in the same
     call; the unrelaxed W_ad(shift, gap) landscape follows. ``max_registries`` keeps the
     first registries of each candidate (adsorption-site shifts come before grid ones).
+
+    ``search="grid"`` computes every (shift, gap) point in one engine call;
+    ``search="reduced"`` computes a coarse-to-fine subset (:func:`_reduced_gap_search`; a
+    few engine calls, each batched over all candidates); the points not computed are NaN.
+    With ``refine_top=None`` (default) every registry descends along the gap from the two
+    central gaps: each registry's grid minimum (and the parabola's neighbours) is found
+    exactly when its energy has one minimum along the gap (3 of 4 gaps, 4-5 of 8 in the
+    tests); ``refine_top=k`` refines only the k lowest registries plus those the
+    cross-check at the best gap finds (fewer points, a heuristic). ``energy_only``: the single points skip the forces (engines that support it).
+    ``deduplicate``: a structure equal to another up to a translation (the same slab of
+    two candidates) is computed once.
     """
     eng = _engine(engine)
     cands = _as_list(candidates)
     if not gaps or any(g <= 0 for g in gaps):
         raise InterphasesError(f"gaps must be positive distances in Å, got {list(gaps)}")
+    if search not in ("grid", "reduced"):
+        raise InterphasesError(f"search must be 'grid' or 'reduced', got {search!r}")
+
+    def run(structures: list[Structure], labels: list[str]) -> list[CalcResult]:
+        return _static(eng, structures, labels, energy_only=energy_only, deduplicate=deduplicate)
+
     structures: list[Structure] = []
     labels: list[str] = []
     layout = []
@@ -713,28 +942,62 @@ def registry_scan(
         kinds = list(c.shift_kinds)[: len(shifts)]
         base = interface_at(c, shifts[0], gaps[0], cell_model="slab", vacuum=vacuum, fixed_fraction=fixed_fraction)
         sub, film = split_interface(base)
-        start = len(structures)
         structures += [sub, film]
         labels += [f"{c.candidate_id}-substrate", f"{c.candidate_id}-film"]
-        for i, s in enumerate(shifts):
-            for j, g in enumerate(gaps):
-                structures.append(interface_at(c, s, g, cell_model="slab", vacuum=vacuum, fixed_fraction=fixed_fraction))
-                labels.append(f"{c.candidate_id}-scan-{i}-{j}")
-        layout.append((c, shifts, kinds, start))
-    results = eng.static(structures, labels=labels)
+        layout.append((c, shifts, kinds, np.full((len(shifts), len(gaps)), np.nan),
+                       np.zeros((len(shifts), len(gaps)), dtype=bool)))
+    COMPUTE_COUNTERS["scan_points_full_grid"] += sum(g.size for _, _, _, g, _ in layout)
+
+    def points_of(todo: list[tuple[int, list[tuple[int, int]]]], extra: tuple[list, list] = ([], [])) -> list[CalcResult]:
+        """Single points of (candidate index, [(shift, gap), ...]) plus ``extra`` structures, one engine call."""
+        structs, labs = list(extra[0]), list(extra[1])
+        for n, pts in todo:
+            c, shifts = layout[n][0], layout[n][1]
+            for i, j in pts:
+                structs.append(
+                    interface_at(c, shifts[i], gaps[j], cell_model="slab", vacuum=vacuum, fixed_fraction=fixed_fraction)
+                )
+                labs.append(f"{c.candidate_id}-scan-{i}-{j}")
+        out = run(structs, labs)
+        k = len(extra[0])
+        for n, pts in todo:
+            grid, done = layout[n][3], layout[n][4]
+            for i, j in pts:
+                e = out[k].energy
+                grid[i, j] = e if _finite(e) else np.nan
+                done[i, j] = True
+                k += 1
+        COMPUTE_COUNTERS["scan_points"] += sum(len(p) for _, p in todo)
+        return out[: len(extra[0])]
+
+    if search == "grid":
+        slab_results = points_of(
+            [(n, [(i, j) for i in range(len(layout[n][1])) for j in range(len(gaps))]) for n in range(len(layout))],
+            (structures, labels),
+        )
+    else:
+        slab_results = run(structures, labels)
+        # the searches of all candidates advance together: one engine call per round
+        searches = {n: _reduced_gap_search(layout[n][3], layout[n][4], refine_top) for n in range(len(layout))}
+        requests = {n: next(g) for n, g in searches.items()}
+        while requests:
+            points_of(sorted(requests.items()))
+            nxt = {}
+            for n in requests:
+                try:
+                    nxt[n] = searches[n].send(None)
+                except StopIteration:
+                    pass
+            requests = nxt
+
     scans = []
-    for c, shifts, kinds, start in layout:
-        e_sub, e_film = results[start].energy, results[start + 1].energy
+    for n, (c, shifts, kinds, grid, done) in enumerate(layout):
+        e_sub, e_film = slab_results[2 * n].energy, slab_results[2 * n + 1].energy
         if not (_finite(e_sub) and _finite(e_film)):
             raise CalculationError(
-                f"candidate {c.candidate_id}: isolated slab energies failed ({results[start].error or results[start + 1].error})"
+                f"candidate {c.candidate_id}: isolated slab energies failed "
+                f"({slab_results[2 * n].error or slab_results[2 * n + 1].error})"
             )
-        grid = np.full((len(shifts), len(gaps)), np.nan)
-        k = start + 2
-        for i in range(len(shifts)):
-            for j in range(len(gaps)):
-                grid[i, j] = results[k].energy if _finite(results[k].energy) else np.nan
-                k += 1
         if np.all(np.isnan(grid)):
             raise CalculationError(f"candidate {c.candidate_id}: every registry single point failed")
         area = float(c.area)
@@ -748,6 +1011,8 @@ def registry_scan(
             notes.append(
                 f"the lowest energy is at the edge of the scanned gaps ({gaps[bj]} Å): widen the gap range"
             )
+        if search == "reduced":
+            notes.append(f"coarse-to-fine scan: {int(done.sum())} of {done.size} (shift, gap) points computed")
         scans.append(
             RegistryScan(
                 candidate_id=c.candidate_id,
@@ -765,6 +1030,8 @@ def registry_scan(
                 ranked=per_shift,
                 optimal_gaps=optimal,
                 notes=notes,
+                search=search,
+                n_points=int(done.sum()),
             )
         )
     return RegistryScanSet(scans=scans, provenance=_provenance(eng))
@@ -782,9 +1049,12 @@ def compute_adhesion(
     vacuum: float | None = None,
     fixed_fraction: float = 0.5,
     parameters: dict[str, Any] | None = None,
+    deduplicate: bool = True,
 ) -> list[AdhesionDocument]:
     """Relax the scan minima (``relax_top`` best registries) and the two isolated slabs of
-    each candidate, all in one engine call, and compute W_ad."""
+    each candidate, all in one engine call, and compute W_ad. ``deduplicate``: a slab
+    equal to another up to a translation (the same cut and supercell in two candidates)
+    is relaxed once."""
     eng = _engine(engine)
     cands = _as_list(candidates)
     scan_list = list(scans.scans if isinstance(scans, RegistryScanSet) else scans)
@@ -809,9 +1079,13 @@ def compute_adhesion(
         labels += [f"{c.candidate_id}-substrate", f"{c.candidate_id}-film"]
         layout.append((c, scan, picks, ifaces, sub, film, start))
     if relax:
-        results = eng.relax(structures, cell="fixed", fmax=fmax, max_steps=max_steps, labels=labels)
+        results = _dedup_run(
+            structures, labels,
+            lambda st, lab: eng.relax(st, cell="fixed", fmax=fmax, max_steps=max_steps, labels=lab),
+            enabled=deduplicate, interaction_range=_interaction_range(eng),
+        )
     else:
-        results = eng.static(structures, labels=labels)
+        results = _static(eng, structures, labels, energy_only=False, deduplicate=deduplicate)
     prov = _provenance(eng)
     docs = []
     for c, scan, picks, ifaces, sub, film, start in layout:
@@ -892,21 +1166,23 @@ _ADHESION_DATA = [
 
 @job(data=["energies", "work_of_adhesion"])
 def registry_scan_job(candidates: Any, engine: Any, gaps: Sequence[float], max_registries: int | None,
-                      vacuum: float | None, fixed_fraction: float) -> RegistryScanSet:
-    """Batched registry scan (see :func:`registry_scan`)."""
+                      vacuum: float | None, fixed_fraction: float, options: dict[str, Any] | None = None) -> RegistryScanSet:
+    """Batched registry scan (see :func:`registry_scan`; ``options``: search, refine_top,
+    energy_only, deduplicate)."""
     return registry_scan(
-        candidates, engine, gaps=gaps, max_registries=max_registries, vacuum=vacuum, fixed_fraction=fixed_fraction
+        candidates, engine, gaps=gaps, max_registries=max_registries, vacuum=vacuum, fixed_fraction=fixed_fraction,
+        **(options or {}),
     )
 
 
 @job(data=_ADHESION_DATA)
 def adhesion_job(candidates: Any, scans: RegistryScanSet, engine: Any, relax: bool, relax_top: int, fmax: float,
                  max_steps: int, vacuum: float | None, fixed_fraction: float, parameters: dict[str, Any],
-                 single: bool) -> AdhesionDocument | AdhesionSetDocument:
+                 single: bool, deduplicate: bool = True) -> AdhesionDocument | AdhesionSetDocument:
     """Batched relaxation and W_ad (see :func:`compute_adhesion`)."""
     docs = compute_adhesion(
         candidates, scans, engine, relax=relax, relax_top=relax_top, fmax=fmax, max_steps=max_steps,
-        vacuum=vacuum, fixed_fraction=fixed_fraction, parameters=parameters,
+        vacuum=vacuum, fixed_fraction=fixed_fraction, parameters=parameters, deduplicate=deduplicate,
     )
     if single:
         return docs[0]
@@ -922,6 +1198,12 @@ class AdhesionMaker(Maker):
     candidate x ``gaps``, single points, batched) and the relaxation of the ``relax_top``
     lowest registries with the two isolated slabs (batched). Substrate bottom frozen as in
     the candidate (``fixed_fraction`` when the candidate is a sandwich).
+
+    Compute levers (results unchanged unless ``scan="reduced"``): ``energy_only`` (scan
+    single points without forces), ``deduplicate`` (a structure shared by several
+    candidates computed once), ``scan`` (``"grid"``: every registry x gap; ``"reduced"``:
+    coarse-to-fine, ``scan_refine_top``: None = every registry descends along the gap, see
+    :func:`registry_scan`).
     """
 
     name: str = "work of adhesion"
@@ -934,17 +1216,23 @@ class AdhesionMaker(Maker):
     max_steps: int = 300
     vacuum: float | None = None
     fixed_fraction: float = 0.5
+    scan: str = "grid"
+    scan_refine_top: int | None = None
+    energy_only: bool = True
+    deduplicate: bool = True
 
     def _flow(self, candidates: Any, single: bool) -> Flow:
+        options = dict(search=self.scan, refine_top=self.scan_refine_top, energy_only=self.energy_only,
+                       deduplicate=self.deduplicate)
         scan = registry_scan_job(
-            candidates, self.engine, list(self.gaps), self.max_registries, self.vacuum, self.fixed_fraction
+            candidates, self.engine, list(self.gaps), self.max_registries, self.vacuum, self.fixed_fraction, options
         )
         scan.name = f"{self.name}: registry scan"
         params = dict(gaps=list(self.gaps), max_registries=self.max_registries, vacuum=self.vacuum,
-                      fixed_fraction=self.fixed_fraction)
+                      fixed_fraction=self.fixed_fraction, scan=self.scan)
         relax = adhesion_job(
             candidates, scan.output, self.engine, self.relax, self.relax_top, self.fmax, self.max_steps,
-            self.vacuum, self.fixed_fraction, params, single,
+            self.vacuum, self.fixed_fraction, params, single, self.deduplicate,
         )
         relax.name = f"{self.name}: relax and score"
         return Flow([scan, relax], output=relax.output, name=self.name)
@@ -995,6 +1283,7 @@ def compute_interface_energies(
     *,
     fmax: float = 0.05,
     max_steps: int = 300,
+    deduplicate: bool = True,
 ) -> list[InterfaceEnergyDocument]:
     """Eq. 14-18 for each candidate at the registry and gap its adhesion document chose.
 
@@ -1039,9 +1328,12 @@ def compute_interface_energies(
     results: list[CalcResult | None] = [None] * len(structures)
     for tight in (True, False):
         idx = [i for i, b in enumerate(is_bulk) if b == tight]
-        out = relax_with(
-            eng, [structures[i] for i in idx], [cells[i] for i in idx], [labels[i] for i in idx],
-            fmax=bulk_fmax(fmax) if tight else fmax, max_steps=max_steps,
+        out = _dedup_run(
+            [structures[i] for i in idx], [labels[i] for i in idx],
+            lambda st, lab, cl, tight=tight: relax_with(
+                eng, st, cl, lab, fmax=bulk_fmax(fmax) if tight else fmax, max_steps=max_steps
+            ),
+            cells=[cells[i] for i in idx], enabled=deduplicate,
         )
         for i, r in zip(idx, out, strict=True):
             results[i] = r
@@ -1154,9 +1446,10 @@ _ENERGY_DATA = ["initial_structure", "structure", "sandwich_initial", "sandwich_
 
 @job(data=_ENERGY_DATA)
 def interface_energy_job(candidates: Any, adhesion: Any, engine: Any, fmax: float, max_steps: int,
-                         single: bool) -> InterfaceEnergyDocument | InterfaceEnergySetDocument:
+                         single: bool, deduplicate: bool = True) -> InterfaceEnergyDocument | InterfaceEnergySetDocument:
     """Batched references + sandwiches and the Eq. 14-18 decomposition."""
-    docs = compute_interface_energies(candidates, adhesion, engine, fmax=fmax, max_steps=max_steps)
+    docs = compute_interface_energies(candidates, adhesion, engine, fmax=fmax, max_steps=max_steps,
+                                      deduplicate=deduplicate)
     if single:
         return docs[0]
     return InterfaceEnergySetDocument(task_label=f"interface energies of {len(docs)} candidates", results=docs)
@@ -1178,6 +1471,7 @@ class InterfaceEnergyMaker(Maker):
     adhesion_maker: AdhesionMaker | None = None
     fmax: float = 0.05
     max_steps: int = 300
+    deduplicate: bool = True
 
     def _adhesion(self) -> AdhesionMaker:
         if self.adhesion_maker is not None:
@@ -1190,7 +1484,8 @@ class InterfaceEnergyMaker(Maker):
             adh_flow = self._adhesion()._flow(candidates, single)
             jobs.append(adh_flow)
             adhesion = adh_flow.output
-        energies = interface_energy_job(candidates, adhesion, self.engine, self.fmax, self.max_steps, single)
+        energies = interface_energy_job(candidates, adhesion, self.engine, self.fmax, self.max_steps, single,
+                                        self.deduplicate)
         energies.name = f"{self.name}: references, sandwich, Eq. 14-18"
         jobs.append(energies)
         return Flow(jobs, output=energies.output, name=self.name)

@@ -211,6 +211,12 @@ class Engine(MSONable, ABC):
         """Climbing-image NEB (improved tangent) on each path of images, endpoints included."""
         raise NotImplementedError(f"engine {self.name!r} has no NEB")
 
+    def interaction_range(self) -> float | None:
+        """Å: atoms farther apart than this do not interact, so a slab whose vacuum is wider
+        has the same energy and forces in any cell height (``None``: the cell always
+        matters, as for plane-wave DFT). Lets workflows compute such slabs once."""
+        return None
+
     def provenance(self) -> dict[str, Any]:
         """Engine, code, model and version, written into every workflow document."""
         return {"engine": self.name}

@@ -97,6 +97,18 @@ class MLIPEngine(Engine):
             self._evaluator = self.load().evaluator(batch_size=self.batch_size, num_threads=self.num_threads)
         return self._evaluator
 
+    def interaction_range(self) -> float | None:
+        """The model's graph cutoff (CHGNet: 5 Å; EMT: 8 Å, above ASE's largest neighbour
+        list radius); ``None`` for models whose range is not known here."""
+        if not isinstance(self.model, str):
+            return None
+        model = self.load()
+        if model.family == "chgnet" and model.isolated_atom_cutoff:
+            return float(model.isolated_atom_cutoff)
+        if model.family == "emt":
+            return 8.0
+        return None
+
     def provenance(self) -> dict[str, Any]:
         model = self.load()
         return {
@@ -188,8 +200,14 @@ class MLIPEngine(Engine):
         labels: Sequence[str] | None = None,
         *,
         stress: bool = False,
+        forces: bool = True,
     ) -> list[CalcResult]:
-        """Energies and forces (and the stress if ``stress=True``) of ``structures``."""
+        """Energies and forces (and the stress if ``stress=True``) of ``structures``.
+
+        ``forces=False``: energies only (``CalcResult.forces`` is None): no force backward
+        pass, a forward under ``torch.no_grad`` for CHGNet (what a registry scan reads)."""
+        if stress and not forces:
+            raise InterphasesError("a stress needs forces=True")
         structures = list(structures)
         labels = _labels(labels, len(structures))
         self.check_structures(structures, labels)
@@ -201,18 +219,18 @@ class MLIPEngine(Engine):
                 results.append(
                     (
                         float(atoms.get_potential_energy()),
-                        np.array(atoms.get_forces(apply_constraint=False)),
+                        np.array(atoms.get_forces(apply_constraint=False)) if forces else None,
                         np.array(atoms.get_stress()) if stress else None,
                         None,
                     )
                 )
         else:
-            evaluations = self.evaluator().evaluate(atoms_list, stress=stress)
+            evaluations = self.evaluator().evaluate(atoms_list, stress=stress, forces=forces)
             results = [
                 (float("nan"), None, None, e.error) if isinstance(e, EvaluationFailed) else (e.energy, e.forces, e.stress, None)
                 for e in evaluations
             ]
-        params = self._parameters(task="static", stress=stress)
+        params = self._parameters(task="static", stress=stress, **({} if forces else {"forces": False}))
         return [
             self._result(
                 s,
