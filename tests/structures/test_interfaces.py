@@ -34,6 +34,9 @@ OPTIONS = dict(
     film_thickness=6.0,
     gap=2.0,
     vacuum=10.0,
+    # the raw (polar) LiF(111) cuts too: these tests compare the cuts with pymatgen's own
+    # builder; the default (non-polar reconstructions only) is tested in test_polar_slabs.py
+    allow_polar=True,
 )
 
 

@@ -104,8 +104,13 @@ def test_thickness_and_vacuum_in_angstrom(lif_slabs):
 
 
 def test_tasker_types_rock_salt():
+    # allow_polar: the charged symmetrised (111) slabs are built too (left out by default)
     recs = generate_slabs(
-        rocksalt_lif(), miller_indices=[(1, 0, 0), (1, 1, 1)], min_thickness=8.0, vacuum=10.0
+        rocksalt_lif(),
+        miller_indices=[(1, 0, 0), (1, 1, 1)],
+        min_thickness=8.0,
+        vacuum=10.0,
+        allow_polar=True,
     )
     by_hkl = {}
     for r in recs:
@@ -114,13 +119,22 @@ def test_tasker_types_rock_salt():
     assert {r.tasker_type for r in by_hkl[(1, 0, 0)]} == {1}
     assert all(r.symmetric and r.stoichiometric and not r.polar for r in by_hkl[(1, 0, 0)])
     # (111): alternating Li+ and F- planes, Tasker 3; both terminations kept; the symmetric
-    # slabs that exist are non-stoichiometric (an extra Li or F plane, net charge +-1 per cell)
+    # slabs of the plain cut are non-stoichiometric (an extra Li or F plane, net charge +-1
+    # per cell): polar (charged), not "polar: no" as before; the octopolar p(2x2)
+    # reconstructions of both are stoichiometric, neutral and non-polar
     assert {r.tasker_type for r in by_hkl[(1, 1, 1)]} == {3}
     assert {r.top_termination for r in by_hkl[(1, 1, 1)]} == {"Li", "F"}
-    for r in by_hkl[(1, 1, 1)]:
-        assert r.symmetric and not r.stoichiometric
+    charged = [r for r in by_hkl[(1, 1, 1)] if r.reconstruction is None]
+    octo = [r for r in by_hkl[(1, 1, 1)] if r.reconstruction == "octopolar"]
+    assert len(charged) == 2 and len(octo) == 2
+    for r in charged:
+        assert r.symmetric and not r.stoichiometric and r.polar and r.charged
         charge = sum({"Li": 1, "F": -1}[s.specie.symbol] for s in r.slab)
         assert r.net_charge == pytest.approx(charge) and abs(charge) == 1
+    for r in octo:
+        assert r.stoichiometric and not r.polar and r.net_charge == 0
+    # sound slabs first
+    assert [r.sound for r in by_hkl[(1, 1, 1)]] == [True, True, False, False]
 
 
 def test_tasker_type_2_fluorite_111():
@@ -132,8 +146,12 @@ def test_tasker_type_2_fluorite_111():
     # F-Ca-F trilayers: charged planes, no dipole, F on both surfaces (Tasker 1979)
     assert best.tasker_type == 2
     assert best.top_termination == best.bottom_termination == "F"
-    # the cut inside a trilayer leaves a dipole: Tasker 3
-    assert any(r.tasker_type == 3 for r in recs)
+    # the cut inside a trilayer leaves a dipole: Tasker 3, built only with allow_polar
+    assert all(not r.polar for r in recs)
+    polar = generate_slabs(
+        fluorite_caf2(), miller_indices=[(1, 1, 1)], min_thickness=8.0, vacuum=10.0, allow_polar=True
+    )
+    assert any(r.tasker_type == 3 and r.polar for r in polar)
 
 
 def test_dipole_from_formal_charges(lif_slabs):
@@ -143,7 +161,10 @@ def test_dipole_from_formal_charges(lif_slabs):
         q = np.array([{"Li": 1.0, "F": -1.0}[s.specie.symbol] for s in rec.slab])
         dipole = float(np.sum(q * (heights - heights.mean()))) / rec.area
         assert rec.dipole_per_area == pytest.approx(dipole, abs=1e-8)
-        assert rec.polar == (abs(dipole) > 1e-3)
+        charge = float(q.sum())
+        assert rec.net_charge == pytest.approx(charge, abs=1e-8)
+        # polar: a dipole normal to the surface or a net charge
+        assert rec.polar == (abs(dipole) > 1e-3 or abs(charge) > 1e-3)
 
 
 def test_fixed_atoms_at_the_bottom_only(lif_slabs):
@@ -177,8 +198,12 @@ def test_fixed_atoms_at_the_bottom_only(lif_slabs):
 
 def test_ps4_units_never_cut():
     """beta-Li3PS4: every P keeps its four S (P-S 2.05 Å), on an intact cut (100) and a repaired one (001)."""
-    recs = generate_slabs(
-        beta_li3ps4(), miller_indices=[(1, 0, 0), (0, 0, 1)], min_thickness=8.0, vacuum=10.0
+    recs = generate_slabs(  # the (001) cuts are polar: built here for the PS4 check only
+        beta_li3ps4(),
+        miller_indices=[(1, 0, 0), (0, 0, 1)],
+        min_thickness=8.0,
+        vacuum=10.0,
+        allow_polar=True,
     )
     assert {r.miller_index for r in recs} == {(1, 0, 0), (0, 0, 1)}
     for rec in recs:

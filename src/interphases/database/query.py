@@ -131,13 +131,18 @@ def query(
     model: str | None = None,
     limit: int | None = None,
     database: Database | None = None,
+    raw: bool = False,
     **equal: Any,
 ) -> pd.DataFrame:
     """Summary rows matching the filters, as a DataFrame (one row per computed quantity).
 
     ``sort``: a column (default ``value``); ``descending=None`` ranks best first
-    (``work_of_adhesion``: largest first; energies: smallest first). ``limit`` keeps the
-    first rows after sorting. See :func:`build_criteria` for the filters.
+    (``work_of_adhesion``: largest first; energies: smallest first). Sorted by ``value``
+    for one ``kind``, the rows are in the one ranking of
+    :func:`interphases.analysis.ranking.rank_frame` (flagged rows, e.g. polar, unconverged,
+    W_ad < 0 or an Eq. 18 difference > 0.05 J/m², after the sound ones; ``flags`` and
+    ``label`` columns added) unless ``raw`` or an explicit ``descending``. ``limit`` keeps the first rows after sorting.
+    See :func:`build_criteria` for the filters.
     """
     if limit is not None and limit < 1:
         raise DatabaseError(f"limit must be a positive number of rows, got {limit}")
@@ -145,22 +150,40 @@ def query(
         raise DatabaseError(f"--min {min} is larger than --max {max}: nothing can match")
     db = (database or open_database()).connect()
     criteria = build_criteria(kind, phases, min, max, engine, model, **equal)
+    raw = raw or descending is not None  # an explicit order (CLI --order asc/desc) sorts raw
     if descending is None:
         descending = isinstance(kind, str) and best_first_descending(kind) and sort == "value"
     if db.scan:  # montydb sorts in Python too; pandas does it faster and the same way
         df = _frame(_find(db.summary, criteria))
     else:
         sort_spec = {sort: -1 if descending else 1} if sort else None
-        df = _frame(list(db.summary.query(criteria, sort=sort_spec, limit=limit or 0)))
+        ranked = sort == "value" and isinstance(kind, str) and not raw  # re-sorted below: no limit here
+        df = _frame(list(db.summary.query(criteria, sort=sort_spec, limit=0 if ranked else limit or 0)))
     if sort and len(df):
         if sort not in df.columns:
             raise DatabaseError(
                 f"cannot sort by {sort!r}: the rows have {', '.join(map(str, df.columns))}"
             )
         df = df.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
+        if sort == "value" and isinstance(kind, str) and not raw:
+            df = _ranked(df, kind, bool(descending), db)
     if limit is not None:
         df = df.head(limit)
     return df.reset_index(drop=True)
+
+
+def _ranked(df: pd.DataFrame, kind: str, descending: bool, db: Any) -> pd.DataFrame:
+    """``df`` in the ranking order of screen/report, with the candidates' flags joined in."""
+    from interphases.analysis.ranking import candidate_facts, rank_frame
+
+    facts = None
+    if "candidate_id" in df.columns:
+        ids = sorted({str(c) for c in df["candidate_id"].dropna().unique()})
+        if ids:
+            crit = {"candidate_id": {"$in": ids}}
+            others = _find(db.summary, crit) if db.scan else list(db.summary.query(crit))
+            facts = candidate_facts(others)
+    return rank_frame(df, kind, descending=descending, facts=facts)
 
 
 def kinds(database: Database | None = None) -> list[str]:

@@ -22,18 +22,21 @@ from interphases.database.query import best_first_descending, query
 from interphases.database.store import Database, open_database
 from interphases.errors import DatabaseError
 
-RANKING_COLUMNS = ("phases_key", "miller", "value", "units", "engine", "model", "candidate_id")
+RANKING_COLUMNS = ("label", "value", "units", "flags", "engine", "model", "candidate_id")
+
+#: kinds whose value is itself a rank (no bar chart of rank numbers)
+RANK_KINDS = frozenset({"screening_rank"})
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
 
 
 def _label(row: pd.Series) -> str:
-    label = str(row.get("candidate_id") or row.get("phases_key") or "?")
-    miller = row.get("miller")
-    if isinstance(miller, list) and miller and not row.get("candidate_id"):
-        label += " " + "/".join(
-            "".join(str(i) for i in m) if isinstance(m, list) else str(m) for m in miller
-        )
-    return label
+    """``Li(110) | LiF(110), Li|LiF [id]`` (:func:`interphases.analysis.ranking.row_label`)."""
+    from interphases.analysis.ranking import row_label
+
+    label = row.get("label")
+    if isinstance(label, str) and label:
+        return label
+    return row_label(row.to_dict())
 
 
 def ranking_table(df: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -47,7 +50,7 @@ def ranking_table(df: pd.DataFrame, top: int) -> pd.DataFrame:
 def _markdown_table(df: pd.DataFrame) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return f"{v:.4g}"
+            return "" if pd.isna(v) else f"{v:.4g}"
         if isinstance(v, list):
             return "/".join(
                 "".join(str(i) for i in x) if isinstance(x, list) else str(x) for x in v
@@ -77,11 +80,60 @@ def bar_chart(df: pd.DataFrame, kind: str, path: Path, top: int) -> Path:
     ax.set_yticks(range(len(shown)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(f"{kind} ({units})" if units else kind)
-    ax.set_title(f"{kind}: ranking (best first)", fontsize=10)
+    if "flags" in shown:  # flagged rows (polar, unconverged, W_ad<0, eq18) hatched grey
+        for patch, flags in zip(ax.patches, shown["flags"].fillna(""), strict=False):
+            if flags:
+                patch.set_facecolor("#b0b0b0")
+                patch.set_hatch("//")
+    ax.set_title(f"{kind}: ranking (best first; grey = flagged)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _filters_text(filters: dict[str, Any], kinds: list[str] | None) -> str:
+    """``kinds=..., phases=...`` of the filters in force, or a sentence saying there are none."""
+    used = {k: v for k, v in filters.items() if v is not None and v != [] and v != ""}
+    if kinds:
+        used = {"kinds": ",".join(kinds), **used}
+    if not used:
+        return "none (every result in the database)"
+    return ", ".join(f"{k}={v}" for k, v in used.items())
+
+
+def _neb_profile_plots(db: Any, rows: pd.DataFrame, out: Path, max_jobs: int = 12) -> list[str]:
+    """Energy profiles of the NEB jobs behind ``migration_barrier`` rows, drawn from their
+    stored output documents (``hops[].energies``, ``reaction_coordinate``); file names
+    relative to ``out``. A job whose document cannot be read is skipped."""
+    from interphases.analysis.migration import plot_energy_profiles
+
+    if rows.empty or "job_uuid" not in rows.columns:
+        return []
+    uuids = [u for u in dict.fromkeys(rows["job_uuid"].dropna().astype(str)) if u][:max_jobs]
+    written: list[str] = []
+    for uuid in uuids:
+        try:
+            docs = list(db.jobstore.query({"uuid": uuid}, load=True))
+            output = (docs[0].get("output") or {}) if docs else {}
+            hops = [h for h in output.get("hops") or [] if h.get("energies") and h.get("reaction_coordinate")]
+            if not hops:
+                continue
+            name = f"{output.get('formula', 'phase')} {output.get('ion', '')} {output.get('mechanism', '')}".strip()
+            profiles = [
+                {"label": h.get("label") or f"hop {i}", "reaction_coordinate": h["reaction_coordinate"],
+                 "energies": h["energies"]}
+                for i, h in enumerate(hops, start=1)
+            ]
+            slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+            (out / "plots").mkdir(exist_ok=True)
+            files = plot_energy_profiles(
+                profiles, out / "plots" / f"neb_{slug}_{uuid[:8]}", title=f"NEB: {name}", formats=("png",)
+            )
+            written += [f.relative_to(out).as_posix() for f in files]
+        except Exception:  # noqa: BLE001 - a report never fails on one unreadable job
+            continue
+    return written
 
 
 def found_plots(root: Path | None = None) -> list[Path]:
@@ -116,30 +168,39 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # one read of the summary (each query is a full scan without indexes), split by kind
+    from interphases.analysis.ranking import candidate_facts, rank_frame
+
     everything = query(kinds or None, sort=None, database=db, **filters)
     wanted = (kinds or sorted(everything["kind"].dropna().unique())) if len(everything) else []
+    # the flags of a candidate (polar, converged, Eq. 18) live on several of its rows
+    facts = candidate_facts(everything.to_dict("records")) if len(everything) else {}
     sections: list[dict[str, Any]] = []
     for kind in wanted:
         df = everything[everything["kind"] == kind]
-        df = df.sort_values(
-            "value", ascending=not best_first_descending(kind), kind="stable"
-        ).reset_index(drop=True)
         if df.empty:
             continue
+        # the one ranking of screen and query (flagged rows after the sound ones)
+        df = rank_frame(
+            df.reset_index(drop=True), kind, descending=best_first_descending(kind), facts=facts
+        )
         slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in kind)
         df.to_csv(out / f"{slug}.csv", index=False)
-        chart = bar_chart(df, kind, out / f"{slug}.png", top)
+        chart = (
+            None if kind in RANK_KINDS else bar_chart(df, kind, out / f"{slug}.png", top)
+        )
         sections.append(
             {
                 "kind": kind,
                 "n": len(df),
                 "order": "largest first" if best_first_descending(kind) else "smallest first",
                 "table": ranking_table(df, top),
-                "chart": chart.name,
+                "chart": chart.name if chart is not None else None,
                 "csv": f"{slug}.csv",
             }
         )
     images = []
+    if "migration_barrier" in wanted:
+        images += _neb_profile_plots(db, everything[everything["kind"] == "migration_barrier"], out)
     for src in found_plots():
         dest = out / "plots" / src.name
         dest.parent.mkdir(exist_ok=True)
@@ -150,11 +211,14 @@ def write_report(
     where = f"{db.location} ({db.config.source})"
     if fmt == "md":
         lines = [f"# {title}", "", f"Generated {stamp} from `{where}`.", ""]
-        if filters:
-            lines += [
-                "Filters: " + ", ".join(f"`{k}={v}`" for k, v in filters.items() if v is not None),
-                "",
-            ]
+        lines += [f"Filters: {_filters_text(filters, kinds)}.", ""]
+        lines += [
+            "Rows are in the one ranking of `interphases screen` and `interphases query`: "
+            "flagged rows (`polar`: a side with a dipole or net charge; `unconverged`; "
+            "`W_ad<0`; `eq18`: |W_ad − (γ_A + γ_B − σ)| > 0.05 J/m²) come after the sound "
+            "ones; their numbers are not comparable with them.",
+            "",
+        ]
         if not sections:
             lines += ["No results match.", ""]
         for s in sections:
@@ -165,9 +229,9 @@ def write_report(
                 "",
                 _markdown_table(s["table"]),
                 "",
-                f"![{s['kind']}]({s['chart']})",
-                "",
             ]
+            if s["chart"]:
+                lines += [f"![{s['kind']}]({s['chart']})", ""]
         if images:
             lines += (
                 ["## Plots from the workflows", ""]
@@ -182,6 +246,7 @@ def write_report(
             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
             f"<h1>{html.escape(title)}</h1><p>Generated {stamp} from <code>{html.escape(where)}</code>.</p>",
+            f"<p>Filters: {html.escape(_filters_text(filters, kinds))}.</p>",
         ]
         if not sections:
             parts.append("<p>No results match.</p>")
@@ -190,8 +255,9 @@ def write_report(
                 f"<h2>{html.escape(s['kind'])}</h2>",
                 f"<p>{s['n']} results, ranked {s['order']}; full table: <a href='{s['csv']}'>{s['csv']}</a>.</p>",
                 s["table"].to_html(index=False, float_format=lambda v: f"{v:.4g}"),
-                f"<p><img src='{s['chart']}' alt='{html.escape(s['kind'])}'></p>",
             ]
+            if s["chart"]:
+                parts.append(f"<p><img src='{s['chart']}' alt='{html.escape(s['kind'])}'></p>")
         if images:
             parts.append("<h2>Plots from the workflows</h2>")
             parts += [f"<p><img src='{html.escape(i)}' style='max-width:100%'></p>" for i in images]

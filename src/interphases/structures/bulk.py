@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from pymatgen.core import Composition, Structure
 
 from interphases import config
@@ -364,3 +366,85 @@ def write_structure(structure: Structure, path: str | os.PathLike, *, fmt: str |
     except Exception as exc:
         raise StructureReadError(f"cannot write {path}: format {fmt or path.suffix!r} unknown to pymatgen and ASE ({_first_line(exc)})") from exc
     return path
+
+
+# ------------------------------------------------------------------------ slabs and interfaces given as files
+
+#: Vacuum along c (Å) above which a structure is a slab, not a bulk (as the DFT engines decide).
+SLAB_VACUUM = 5.0
+
+
+def _planes_along_c(structure: Structure, tol: float = 0.3) -> tuple[list[list[int]], list[float]]:
+    """Atomic planes parallel to ab (site indices) and their heights (Å), bottom to top,
+    starting above the widest gap."""
+    a, b, _ = structure.lattice.matrix
+    period = float(structure.volume / np.linalg.norm(np.cross(a, b)))
+    h = np.mod(structure.frac_coords[:, 2], 1.0) * period
+    order = np.argsort(h)
+    gaps = np.diff(np.append(h[order], h[order][0] + period))
+    start = int(np.argmax(gaps)) + 1
+    order = np.roll(order, -start)
+    hs = np.mod(h[order] - h[order][0], period)
+    planes: list[list[int]] = []
+    heights: list[float] = []
+    last = 0.0
+    for i, z in zip(order, hs, strict=True):
+        if planes and z - last < tol:
+            planes[-1].append(int(i))
+        else:
+            planes.append([int(i)])
+            heights.append(float(z))
+        last = z
+    return planes, heights
+
+
+def split_interface(
+    structure: Structure, min_fraction: float = 0.2, min_thickness: float = 4.0
+) -> tuple[list[int], list[int]] | None:
+    """Site indices (lower, upper) of two stacked phases, or None for a single phase.
+
+    The planes along c are split once; it is an interface when the two blocks (each with
+    at least ``min_fraction`` of the atoms, two planes and ``min_thickness`` Å, so that a
+    block is not one layer of a layered crystal) have different sets of elements
+    (Li | LiF, Al | Ag) or clearly different compositions (fraction of some element
+    differing by more than 0.25). One phase cut into a slab, even a polar one with
+    alternating single-element planes (LiF(111)), has the same elements on both sides of
+    every such split.
+    """
+    planes, heights = _planes_along_c(structure)
+    if len(planes) < 4:
+        return None
+    n = len(structure)
+    best: tuple[float, int] | None = None
+    for k in range(2, len(planes) - 1):
+        lower = [i for p in planes[:k] for i in p]
+        if len(lower) < min_fraction * n or n - len(lower) < min_fraction * n:
+            continue
+        if heights[k - 1] - heights[0] < min_thickness or heights[-1] - heights[k] < min_thickness:
+            continue
+        upper = [i for p in planes[k:] for i in p]
+        cl = Structure.from_sites([structure[i] for i in lower]).composition.fractional_composition
+        cu = Structure.from_sites([structure[i] for i in upper]).composition.fractional_composition
+        els = set(cl.elements) | set(cu.elements)
+        diff = max(abs(cl[el] - cu[el]) for el in els)
+        if set(cl.elements) != set(cu.elements):
+            diff += 1.0
+        if best is None or diff > best[0]:
+            best = (diff, k)
+    if best is None or best[0] <= 0.25:
+        return None
+    k = best[1]
+    return [i for p in planes[:k] for i in p], [i for p in planes[k:] for i in p]
+
+
+def classify_structure(structure: Structure, vacuum_threshold: float = SLAB_VACUUM) -> str:
+    """``"bulk"``, ``"slab"`` (vacuum along c above ``vacuum_threshold`` Å) or ``"interface"``
+    (two stacked phases, see :func:`split_interface`, with or without vacuum).
+
+    The vacuum test is the DFT engines' (:func:`interphases.workflows.engines.dft_common.is_slab`).
+    """
+    from interphases.workflows.engines.dft_common import is_slab
+
+    if len(structure) > 1 and split_interface(structure) is not None:
+        return "interface"
+    return "slab" if is_slab(structure, vacuum_threshold) else "bulk"

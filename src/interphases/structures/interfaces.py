@@ -96,6 +96,14 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer, SymmetryUndeterminedE
 
 from interphases.errors import InvalidStructureError
 from interphases.structures.slabs import (
+    CHARGE_TOL,
+    DIPOLE_TOL,
+    heights_along_normal,
+    is_stoichiometric,
+    octopolar_slab,
+    oxidation_states,
+    recentre,
+    slab_dipole,
     STRUCTURE_FORMATS,
     InterfaceField,
     StructureField,
@@ -183,6 +191,14 @@ class InterfaceCandidate(JSONRecord):
         False, description="Cut covalent units of the substrate moved whole."
     )
     film_repaired: bool = False
+    substrate_polar: bool = Field(
+        False, description="The substrate cut has a dipole normal to the surface (Tasker 3, built with allow_polar)."
+    )
+    film_polar: bool = Field(False, description="The same for the film cut.")
+    substrate_reconstruction: str | None = Field(
+        None, description="'tasker2' or 'octopolar' when the cut is a non-polar reconstruction."
+    )
+    film_reconstruction: str | None = None
     substrate_supercell: list[list[int]] = Field(
         description="2x2 integer supercell of the substrate slab."
     )
@@ -241,6 +257,8 @@ class _Cut:
     repaired: bool
     ops: np.ndarray  # (k, 3, 3) Cartesian rotations of the slab that keep its normal
     sites: np.ndarray  # (k, 2) adsorption sites of the top surface, fractions of the slab's a, b
+    polar: bool = False  # dipole normal to the surface (formal charges): an as-cut Tasker-3 slab
+    reconstruction: str | None = None  # 'tasker2' or 'octopolar' (see structures.slabs)
 
     @property
     def n_atoms(self) -> int:
@@ -321,8 +339,16 @@ def _surface(
     bonds: dict[tuple[str, str], float],
     symprec: float,
     tol: float,
+    allow_polar: bool = True,
 ) -> _Surface:
-    """Representative cuts of ``bulk`` along ``miller``, cut at least ``thickness`` Å thick."""
+    """Representative cuts of ``bulk`` along ``miller``, cut at least ``thickness`` Å thick.
+
+    A cut whose stoichiometric slab has a dipole normal to the surface (formal charges,
+    Tasker 3) is replaced by its non-polar reconstructions (pymatgen's
+    ``get_tasker2_slabs``, else the octopolar p(2x2) of the symmetrised slab, see
+    :func:`interphases.structures.slabs.octopolar_slab`); the polar cut itself is kept
+    only with ``allow_polar``.
+    """
     # the settings of CoherentInterfaceBuilder (reorient_lattice=False keeps the bulk frame)
     gen = SlabGenerator(
         bulk,
@@ -340,21 +366,93 @@ def _surface(
         gen.oriented_unit_cell, shifts, SHIFT_TOL / ouc_height(gen), symprec
     )
     surface = _Surface(bulk.composition.reduced_formula, miller, np.zeros((2, 3)))
+    charges = oxidation_states(bulk)
+
+    def make_cut(slab: Slab, shift: float, label: str, size: float, **extra) -> _Cut:
+        heights = slab.cart_coords @ unit_normal(slab.lattice.matrix)
+        planes = atomic_planes(heights - heights.min())
+        plane = plane_formula(slab, np.flatnonzero(planes == planes.max()))
+        if extra.get("reconstruction"):
+            label = f"{label}_{plane}"  # both planes of one cut can be reconstructed
+        if extra.get("reconstruction") == "octopolar":
+            plane += "-oct"
+        rot, _ = _cartesian_rotations(slab, symprec)
+        ops = _normal_preserving(rot, unit_normal(slab.lattice.matrix))
+        return _Cut(shift, label, plane, slab, size, repair, ops, _top_sites(slab), **extra)
+
+    polar_cuts = []
     for i, shift in enumerate(shifts):
         if reps[i] != i:
             continue
         slab, size = cut_slab(gen, shift, thickness, bonds=bonds, repair=repair, tol=tol)
         # the index CoherentInterfaceBuilder(label_index=True) gives this cut
         label = label_termination(slab, ftol, all_shifts.index(shift) + 1)
-        heights = slab.cart_coords @ unit_normal(slab.lattice.matrix)
-        planes = atomic_planes(heights - heights.min())
-        plane = plane_formula(slab, np.flatnonzero(planes == planes.max()))
-        rot, _ = _cartesian_rotations(slab, symprec)
-        ops = _normal_preserving(rot, unit_normal(slab.lattice.matrix))
-        surface.cuts.append(_Cut(shift, label, plane, slab, size, repair, ops, _top_sites(slab)))
+        polar = abs(slab_dipole(slab, charges)[0]) > DIPOLE_TOL
+        if polar:
+            polar_cuts.append((slab, shift, label, size))
+            if not allow_polar:
+                continue
+        surface.cuts.append(make_cut(slab, shift, label, size, polar=polar))
+    for slab, how, shift, label, size in _nonpolar_versions(gen, polar_cuts, charges, bulk, tol):
+        surface.cuts.append(make_cut(slab, shift, f"{label}_{how}", size, reconstruction=how))
     # ZSL sees the in-plane vectors of the primitive slab, as in CoherentInterfaceBuilder
-    surface.vectors = surface.cuts[0].slab.lattice.matrix[:2].copy()
+    # (of the p(2x2) reconstruction when only reconstructed cuts are left)
+    if surface.cuts:
+        plain = [c for c in surface.cuts if c.reconstruction is None] or surface.cuts
+        surface.vectors = plain[0].slab.lattice.matrix[:2].copy()
     return surface
+
+
+def _nonpolar_versions(
+    gen: SlabGenerator, polar_cuts: list, charges: dict[str, float], bulk: Structure, tol: float
+) -> list[tuple[Slab, str, float, str, float]]:
+    """Stoichiometric, neutral, dipole-free versions of polar cuts: [(slab, how, shift, label, size)].
+
+    pymatgen's ``get_tasker2_slabs`` first (half of the outer plane moved to the other
+    side), else the octopolar p(2x2) of pymatgen's ``nonstoichiometric_symmetrized_slab``.
+    Identical results of different cuts are kept once (StructureMatcher).
+    """
+    found: list[tuple[Slab, str, float, str, float]] = []
+    for slab, shift, label, size in polar_cuts:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                versions = [(s, "tasker2") for s in slab.get_tasker2_slabs()]
+            except Exception:  # pragma: no cover - pymatgen gives up on some cells
+                versions = []
+            versions = [
+                v
+                for v in versions
+                if is_stoichiometric(v[0], bulk) and _dipole_free(v[0], charges)
+            ]
+            symmetrised: list[Slab] = []
+            thick = heights_along_normal(slab)[1]
+            # pymatgen symmetrises only slabs with more atoms than the bulk cell: cut thicker
+            for extra in range(1, 5) if not versions else ():
+                base = cut_slab(gen, shift, thick + extra * ouc_height(gen), tol=tol)[0]
+                try:
+                    symmetrised = [
+                        s for s in gen.nonstoichiometric_symmetrized_slab(base) if s.is_symmetric()
+                    ]
+                except Exception:  # pragma: no cover
+                    symmetrised = []
+                if symmetrised:
+                    break
+            if not versions:
+                octo = [octopolar_slab(s, charges) for s in symmetrised]
+                versions = [(o, "octopolar") for o in octo if o is not None]
+        for v, how in versions:
+            found.append((recentre(v), how, shift, label, size))
+    if len(found) > 1:
+        matcher = StructureMatcher(ltol=tol, stol=tol, primitive_cell=False, scale=False)
+        groups = matcher.group_structures([f[0] for f in found])
+        found = [next(f for f in found if f[0] is g[0]) for g in groups]
+    return found
+
+
+def _dipole_free(slab: Structure, charges: dict[str, float]) -> bool:
+    dipole, charge = slab_dipole(slab, charges)
+    return abs(dipole) <= DIPOLE_TOL and abs(charge) <= CHARGE_TOL
 
 
 # --------------------------------------------------------------------------------------
@@ -414,6 +512,50 @@ def _analyse(match: ZSLMatch, film_normal: np.ndarray, sub_normal: np.ndarray) -
         von_mises=float(np.sqrt(np.sum(dev * dev) * 2.0 / 3.0)),
         strain=strain,
     )
+
+
+def _lattice_rotations(vectors: np.ndarray, normal: np.ndarray) -> list[np.ndarray]:
+    """Rotations about ``normal`` (3x3, not the identity) that map the 2D lattice ``vectors`` onto itself."""
+    found = []
+    for deg in (60, 90, 120, 180, 240, 270, 300):
+        th = np.radians(deg)
+        k = np.array([[0, -normal[2], normal[1]], [normal[2], 0, -normal[0]], [-normal[1], normal[0], 0]])
+        rot = np.eye(3) + np.sin(th) * k + (1 - np.cos(th)) * (k @ k)  # Rodrigues
+        t2 = get_2d_transform(vectors, vectors @ rot.T)
+        if np.allclose(t2, np.round(t2), atol=1e-6) and abs(abs(np.linalg.det(t2)) - 1) < 1e-6:
+            found.append(rot)
+    return found
+
+
+def _rotated_variants(
+    matches: Sequence[_Match], film_vectors: np.ndarray, film_normal: np.ndarray, sub_normal: np.ndarray
+) -> list[_Match]:
+    """Each match and its copies with the film turned by a rotation of its in-plane lattice.
+
+    The film superlattice turned by a lattice rotation R (e.g. 180° about [111] of an fcc
+    film) is a superlattice of the same shape, so the turned match has the same strain
+    and area; but when R is not a symmetry of the film slab it is another interface.
+    For fcc(111) | fcc(111) the two are the twin and the untwinned (ABC|ABC) continuation:
+    ZSL returns only one of them in the smallest cell, so without the turned copy the fcc
+    stacking appears only in a larger supercell. :func:`_distinct_matches` then drops the
+    copies that the slab symmetries make equivalent.
+    """
+    rotations = _lattice_rotations(np.asarray(film_vectors, dtype=float), film_normal)
+    out = list(matches)
+    for m in matches:
+        for rot in rotations:
+            sl = np.asarray(m.match.film_sl_vectors, dtype=float) @ rot.T
+            t2 = get_2d_transform(np.asarray(m.match.film_vectors, dtype=float), sl)
+            turned = ZSLMatch(
+                film_sl_vectors=sl,
+                substrate_sl_vectors=m.match.substrate_sl_vectors,
+                film_vectors=m.match.film_vectors,
+                substrate_vectors=m.match.substrate_vectors,
+                film_transformation=np.round(t2).astype(int),
+                substrate_transformation=m.match.substrate_transformation,
+            )
+            out.append(_analyse(turned, film_normal, sub_normal))
+    return out
 
 
 def _distinct_matches(
@@ -813,6 +955,7 @@ def enumerate_candidates(
     shift_tol: float = SHIFT_TOL,
     symprec: float = 0.1,
     progress: Callable[[int, int, str], None] | None = None,
+    allow_polar: bool = False,
 ) -> list[InterfaceCandidate]:
     """All distinct lattice-matched interfaces of ``film`` on ``substrate``, ranked.
 
@@ -837,6 +980,9 @@ def enumerate_candidates(
         shift_tol: registries closer than this (Å) are the same.
         symprec: symmetry tolerance (Å) for the equivalences.
         progress: called as ``progress(done, total, description)`` after each Miller pair.
+        allow_polar: also build interfaces on polar (Tasker-3, dipolar) cuts; without it
+            such cuts are replaced by their non-polar reconstructions (tasker2, octopolar;
+            see :mod:`interphases.structures.slabs`), and a facet without one is skipped.
 
     Returns:
         Candidates sorted by von Mises strain, then area, then number of atoms.
@@ -881,11 +1027,13 @@ def enumerate_candidates(
         bidirectional=True,
     )
     sub_surfaces = {
-        m: _surface(substrate, m, substrate_thickness, termination_ftol, sub_bonds, symprec, 0.1)
+        m: _surface(
+            substrate, m, substrate_thickness, termination_ftol, sub_bonds, symprec, 0.1, allow_polar
+        )
         for m in sub_millers
     }
     film_surfaces = {
-        m: _surface(film, m, film_thickness, termination_ftol, film_bonds, symprec, 0.1)
+        m: _surface(film, m, film_thickness, termination_ftol, film_bonds, symprec, 0.1, allow_polar)
         for m in film_millers_
     }
     vacuum_over_film = gap if cell_model == "sandwich" else vacuum
@@ -906,11 +1054,18 @@ def enumerate_candidates(
     pairs = list(product(sub_millers, film_millers_))
     for done, (sm, fm) in enumerate(pairs, start=1):
         sub_s, film_s = sub_surfaces[sm], film_surfaces[fm]
+        if not sub_s.cuts or not film_s.cuts:  # only polar cuts, no reconstruction: skipped
+            if progress is not None:
+                progress(done, len(pairs), f"{sub_s.formula}{sm} | {film_s.formula}{fm} (polar, skipped)")
+            continue
         film_n = top_normal(film_s.cuts[0].slab.lattice.matrix)
         sub_n = top_normal(sub_s.cuts[0].slab.lattice.matrix)
-        matches = [
-            _analyse(m, film_n, sub_n) for m in zsl(film_s.vectors, sub_s.vectors, lowest=False)
-        ]
+        matches = _rotated_variants(
+            [_analyse(m, film_n, sub_n) for m in zsl(film_s.vectors, sub_s.vectors, lowest=False)],
+            film_s.vectors,
+            film_n,
+            sub_n,
+        )
         matches = [
             m
             for m in matches
@@ -930,6 +1085,13 @@ def enumerate_candidates(
                     / film_cut.area
                 )
                 if max_atoms is not None and n_sub + n_film > max_atoms:
+                    continue
+                if (
+                    film_cut.reconstruction or sub_cut.reconstruction
+                ) and (  # a p(2x2) cut fits only the matches whose superlattice contains it
+                    _supercell(film_cut.slab, np.asarray(m.match.film_sl_vectors)) is None
+                    or _supercell(sub_cut.slab, np.asarray(m.match.substrate_sl_vectors)) is None
+                ):
                     continue
                 built = _build(sub_cut, film_cut, m, gap, vacuum_over_film, supercells)
                 if built is None:
@@ -990,6 +1152,10 @@ def enumerate_candidates(
                         film_slab_size=film_cut.slab_size,
                         substrate_repaired=sub_cut.repaired,
                         film_repaired=film_cut.repaired,
+                        substrate_polar=sub_cut.polar,
+                        film_polar=film_cut.polar,
+                        substrate_reconstruction=sub_cut.reconstruction,
+                        film_reconstruction=film_cut.reconstruction,
                         substrate_supercell=sub_tf,
                         film_supercell=film_tf,
                         in_plane_shifts=shifts,

@@ -30,10 +30,19 @@ reduction, repair of cut polyhedra, non-stoichiometric symmetrisation) and
     ``mu = sum_i q_i (z_i - z_mean) / A`` above :data:`DIPOLE_TOL` (rock-salt (111):
     alternating Li+ and F- planes; every cut is polar).
 
-  ``tasker_type`` is ``None`` when no atom carries a formal charge (metals).
-  ``polar`` says whether the built slab itself has a dipole normal to the surface (as
-  pymatgen's :meth:`Slab.is_polar` on an oxidation-state-decorated copy). A symmetrised
-  slab of a type-3 cut is not polar but carries a net charge (``net_charge``).
+  ``tasker_type`` is ``None`` when no atom carries a formal charge (metals). The built
+  slab is described by three separate numbers: ``dipole_per_area`` (normal to the
+  surface, as pymatgen's :meth:`Slab.dipole`), ``net_charge`` and ``stoichiometric``.
+  ``polar`` is True when the slab has a dipole *or* a net charge: an as-cut type-3 slab
+  has the dipole, its non-stoichiometric symmetrisation (e.g. LiF(111) F|F) has none but
+  carries ±1 e per cell; both are electrostatically unsound and their γ is not comparable.
+- **Non-polar terminations of type-3 cuts** (``reconstruction``): pymatgen's
+  ``get_tasker2_slabs`` (half of the outer plane moved to the other surface, e.g.
+  antifluorite Li2O(100), or the trilayer cut of fluorite/antifluorite (111) that is type 2
+  already), and for rock-salt (111) (alternating single-ion planes) the p(2x2)
+  octopolar reconstruction (Wolf, Phys. Rev. Lett. 68, 3315 (1992)): 1/4 of the outer
+  plane and 3/4 of the next kept on both surfaces; stoichiometric, neutral, no dipole.
+  Polar slabs (dipolar or charged) are returned only with ``allow_polar=True``.
 - **Symmetric slabs preferred**: a cut whose stoichiometric slab is not symmetric
   (pymatgen :meth:`Slab.is_symmetric`) is symmetrised with pymatgen's
   ``nonstoichiometric_symmetrized_slab`` (atoms removed from one side until the two
@@ -79,6 +88,12 @@ COVALENT_BOND_SCALE = 1.25
 #: Dipole per area (e/Å) above which a slab counts as polar; the tolerance of
 #: pymatgen's :meth:`Slab.is_polar`.
 DIPOLE_TOL = 1e-3
+
+#: Vacuum along c (Å) above which an input is a slab, not a bulk (as the DFT engines decide).
+SLAB_VACUUM = 5.0
+
+#: Net formal charge (e per cell) above which a slab counts as charged (polar).
+CHARGE_TOL = 1e-3
 
 #: Atoms closer than this along the normal (Å) belong to one atomic plane (labels, fixing).
 PLANE_TOL = 0.25
@@ -172,13 +187,22 @@ class SlabRecord(JSONRecord):
         description="The slab composition is a multiple of the bulk formula."
     )
     polar: bool = Field(
-        description="The built slab has a dipole normal to the surface (formal charges)."
+        description="Electrostatically unsound surface from formal charges: a dipole normal to "
+        "the surface (|dipole_per_area| > DIPOLE_TOL) or a net charge (|net_charge| > "
+        "CHARGE_TOL), i.e. an uncompensated Tasker-3 termination. Its surface energy diverges "
+        "with thickness (dipole) or needs a compensating background (charge): not comparable."
     )
     dipole_per_area: float = Field(
         description="Dipole of the slab normal to the surface per area, e/Å."
     )
     net_charge: float = Field(
         description="Sum of formal charges (non-zero for non-stoichiometric ionic slabs), e."
+    )
+    reconstruction: str | None = Field(
+        None,
+        description="How a Tasker-3 cut was made non-polar: 'tasker2' (half of the outer plane "
+        "moved to the other side, pymatgen get_tasker2_slabs), 'octopolar' (rock-salt (111) "
+        "p(2x2) octopole, Wolf, Phys. Rev. Lett. 68, 3315 (1992)); None for an as-cut slab.",
     )
     tasker_type: int | None = Field(
         description="1, 2 or 3 for the cut of this termination; None for metals."
@@ -190,6 +214,21 @@ class SlabRecord(JSONRecord):
         False, description="Cut covalent units were moved whole to the other surface."
     )
     n_fixed: int = Field(description="Atoms frozen (selective_dynamics all False) at the bottom.")
+
+    @property
+    def charged(self) -> bool:
+        """A net formal charge (non-stoichiometric symmetrised Tasker-3 slab)."""
+        return abs(self.net_charge) > CHARGE_TOL
+
+    @property
+    def dipolar(self) -> bool:
+        """A dipole normal to the surface (as-cut Tasker-3 slab)."""
+        return abs(self.dipole_per_area) > DIPOLE_TOL
+
+    @property
+    def sound(self) -> bool:
+        """Non-polar, neutral and stoichiometric: its γ needs no chemical potential."""
+        return not self.polar and self.stoichiometric
 
     @property
     def termination(self) -> str:
@@ -221,6 +260,21 @@ def check_bulk(structure: Structure, what: str = "bulk") -> None:
         raise InvalidStructureError(
             f"{what}: {structure.composition.reduced_formula} has partial occupancies; order it first "
             "(e.g. pymatgen OrderDisorderedStructureTransformation)"
+        )
+    # a slab or interface file given as a bulk: cutting slabs from it would stack its
+    # vacuum (and StructureMatcher on hundreds of atoms takes minutes); say so at once
+    from interphases.workflows.engines.dft_common import vacuum_along_c
+
+    vac = vacuum_along_c(structure)
+    if vac > SLAB_VACUUM:
+        from interphases.structures.bulk import split_interface
+
+        kind = "an interface (two stacked phases)" if split_interface(structure) else "a slab"
+        raise InvalidStructureError(
+            f"{what}: {structure.composition.reduced_formula} ({len(structure)} atoms) has "
+            f"{vac:.1f} Å of vacuum along c: it is {kind}, not a bulk. Give the bulk phase to "
+            "cut slabs or build interfaces; a slab or interface file is used as given by the "
+            "energy workflows (interphases.structures.bulk.classify_structure)"
         )
 
 
@@ -646,6 +700,7 @@ def generate_slabs(
     tol: float = 0.1,
     keep_covalent_units: bool = True,
     conventional: bool = True,
+    allow_polar: bool = False,
 ) -> list[SlabRecord]:
     """All slabs of ``bulk``: every distinct Miller index up to ``max_index``, every termination.
 
@@ -664,9 +719,12 @@ def generate_slabs(
         tol: tolerance of primitive-cell reduction and slab matching (pymatgen ``tol``).
         keep_covalent_units: never cut covalent units (see the module docstring).
         conventional: read Miller indices in :func:`conventional_bulk` of ``bulk``.
+        allow_polar: also return polar slabs (a dipole normal to the surface or a net
+            formal charge); without it they are left out with a warning naming them.
 
     Returns:
-        SlabRecords by Miller index; within one, symmetric and stoichiometric first.
+        SlabRecords by Miller index; within one, sound (non-polar, stoichiometric) first,
+        then symmetric, then stoichiometric.
     """
     check_bulk(bulk)
     if min_thickness <= 0 or vacuum < 0:
@@ -692,9 +750,30 @@ def generate_slabs(
         tol=tol,
     )
     records: list[SlabRecord] = []
+    left_out: list[str] = []
     for hkl in millers:
-        records.extend(_slabs_for_miller(bulk, hkl, charges, bonds, **options))
+        recs = _slabs_for_miller(bulk, hkl, charges, bonds, **options)
+        if not allow_polar:
+            left_out += [
+                f"{r.formula}{r.miller_index} {r.termination} (dipole {r.dipole_per_area:+.3f} e/Å, "
+                f"charge {r.net_charge:+g} e)"
+                for r in recs
+                if r.polar
+            ]
+            recs = [r for r in recs if not r.polar]
+        records.extend(recs)
+    if left_out:
+        warnings.warn(
+            "polar slabs left out (use allow_polar=True / --allow-polar to build them; their "
+            "surface energies are not comparable): " + "; ".join(left_out),
+            PolarSlabWarning,
+            stacklevel=2,
+        )
     return records
+
+
+class PolarSlabWarning(UserWarning):
+    """Polar (dipolar or charged) slabs were left out of :func:`generate_slabs`."""
 
 
 def _slabs_for_miller(
@@ -730,17 +809,28 @@ def _slabs_for_miller(
     matcher = StructureMatcher(ltol=tol, stol=tol, primitive_cell=False, scale=False)
     representatives = [group[0].shift for group in matcher.group_structures(list(stoich.values()))]
 
-    built: list[tuple[Slab, bool, int | None]] = []  # (slab, symmetric, tasker type)
+    # (slab, symmetric, tasker type, reconstruction)
+    built: list[tuple[Slab, bool, int | None, str | None]] = []
     for shift in representatives:
         slab = stoich[shift]
         tasker = tasker_type(gen.oriented_unit_cell, slab, charges)
-        for product, sym in _symmetric_versions(
+        for product, sym, how in _symmetric_versions(
             gen, slab, shift, min_thickness, symmetric, bonds, bulk, repair, tol
         ):
-            built.append((product, sym, tasker))
+            built.append((product, sym, tasker, how if tasker == 3 else None))
     if len(built) > 1:  # symmetrised slabs of different cuts can coincide
         groups = matcher.group_structures([item[0] for item in built])
         built = [next(item for item in built if item[0] is group[0]) for group in groups]
+    # rock-salt-like (111): the octopolar p(2x2) reconstruction of each charged symmetric slab
+    if not any(
+        t == 3 and is_stoichiometric(sl, bulk) and _neutral_nonpolar(sl, charges)
+        for sl, _, t, _ in built
+    ):
+        for sl, sym, t, _ in list(built):
+            if t == 3 and sym:
+                octo = octopolar_slab(sl, charges)
+                if octo is not None:
+                    built.append((octo, True, 3, "octopolar"))
 
     records = [
         _record(
@@ -754,14 +844,85 @@ def _slabs_for_miller(
             charges,
             broken[slab.shift],
             repair,
+            how,
         )
-        for slab, sym, tasker in built
+        for slab, sym, tasker, how in built
     ]
-    records.sort(key=lambda r: (not r.symmetric, not r.stoichiometric, r.shift, r.top_termination))
+    records.sort(
+        key=lambda r: (not r.sound, not r.symmetric, not r.stoichiometric, r.shift, r.top_termination)
+    )
     return records
 
 
-def _symmetric_versions(
+def _neutral_nonpolar(slab: Structure, charges: dict[str, float]) -> bool:
+    dipole, charge = slab_dipole(slab, charges)
+    return abs(dipole) <= DIPOLE_TOL and abs(charge) <= CHARGE_TOL
+
+
+def octopolar_slab(slab: Slab, charges: dict[str, float]) -> Slab | None:
+    """p(2x2) octopolar reconstruction of a symmetric rock-salt-(111)-like slab, or None.
+
+    ``slab`` must be a symmetric slab of alternating single-element planes of charges
+    +q / -q with one atom per plane per cell and an odd number of planes (pymatgen's
+    non-stoichiometric symmetrisation of rock-salt (111): X|X, net charge ±q). In the
+    2x2 cell each surface keeps 1 of the 4 atoms of its outer plane and 3 of the 4 of
+    the plane below (the one removed is the farthest in-plane from the kept outer atom,
+    so the outer atom sits on the hollow of the three kept ones): Wolf's octopole,
+    Phys. Rev. Lett. 68, 3315 (1992). With 2n+1 planes, n+1 of X and n of Y, the 2x2 cell
+    has 4(n+1) - 6 = 4n - 2 X and 4n - 2 Y: stoichiometric, neutral, and (same atoms
+    removed at the same depth on both sides) without dipole. The bottom kept atom is
+    the inversion image of the top one through the slab centre.
+    """
+    heights, _, _ = heights_along_normal(slab)
+    planes = atomic_planes(heights)
+    n_planes = int(planes.max()) + 1
+    if n_planes < 5 or n_planes % 2 == 0:
+        return None
+    species = []
+    for p in range(n_planes):
+        idx = np.flatnonzero(planes == p)
+        els = {slab[int(i)].specie.symbol for i in idx}
+        if len(idx) != 1 or len(els) != 1:
+            return None
+        species.append(els.pop())
+    qs = [charges.get(el, 0.0) for el in species]
+    if len(set(species)) != 2 or any(
+        species[i] == species[i + 1] or abs(qs[i] + qs[i + 1]) > 1e-6 for i in range(n_planes - 1)
+    ):
+        return None
+    sc = slab.copy()
+    sc.make_supercell([[2, 0, 0], [0, 2, 0], [0, 0, 1]])
+    heights, _, _ = heights_along_normal(sc)
+    planes = atomic_planes(heights)
+    top, bottom = int(planes.max()), 0
+    normal = unit_normal(sc.lattice.matrix)
+    centre = sc.cart_coords.mean(axis=0)
+
+    def inplane_dist(i: int, point: np.ndarray) -> float:
+        d = sc.cart_coords[i] - point
+        d -= np.dot(d, normal) * normal
+        frac = sc.lattice.get_fractional_coords(d)
+        frac[:2] -= np.round(frac[:2])
+        frac[2] = 0.0
+        return float(np.linalg.norm(sc.lattice.get_cartesian_coords(frac)))
+
+    remove: list[int] = []
+    top_idx = np.flatnonzero(planes == top)
+    keep_top = int(top_idx[0])
+    bottom_idx = np.flatnonzero(planes == bottom)
+    mirror = 2 * centre - sc.cart_coords[keep_top]
+    keep_bottom = int(min(bottom_idx, key=lambda i: inplane_dist(int(i), mirror)))
+    for outer, inner, kept in ((top, top - 1, keep_top), (bottom, bottom + 1, keep_bottom)):
+        remove += [int(i) for i in np.flatnonzero(planes == outer) if i != kept]
+        inner_idx = np.flatnonzero(planes == inner)
+        remove.append(int(max(inner_idx, key=lambda i: inplane_dist(int(i), sc.cart_coords[kept]))))
+    sc.remove_sites(sorted(set(remove)))
+    if not _neutral_nonpolar(sc, charges):  # pragma: no cover - guaranteed by the counting
+        return None
+    return sc
+
+
+def _symmetric_versions(  # noqa: C901
     gen: SlabGenerator,
     slab: Slab,
     shift: float,
@@ -771,12 +932,12 @@ def _symmetric_versions(
     bulk: Structure,
     repair: bool,
     tol: float,
-) -> list[tuple[Slab, bool]]:
-    """[(slab, is_symmetric)] for one cut, each at least ``min_thickness`` thick."""
+) -> list[tuple[Slab, bool, str | None]]:
+    """[(slab, is_symmetric, reconstruction)] for one cut, each at least ``min_thickness`` thick."""
     if slab.is_symmetric():
-        return [(slab, True)]
+        return [(slab, True, None)]
     if not symmetric:
-        return [(slab, False)]
+        return [(slab, False, None)]
     extra = 0.0
     base = slab
     # pymatgen stops symmetrising once the slab has no more atoms than the bulk cell: leave room
@@ -796,18 +957,20 @@ def _symmetric_versions(
                 for s in base.get_tasker2_slabs()
                 if s.is_symmetric() and units_intact(s, bonds, bulk)
             ]
+            how = "tasker2"
             if not versions:
+                how = None
                 versions = [
                     s for s in gen.nonstoichiometric_symmetrized_slab(base) if s.is_symmetric()
                 ]
         versions = [s for s in versions if units_intact(s, bonds, bulk)]
         if not versions:
-            return [(slab, False)]
+            return [(slab, False, None)]
         if all(heights_along_normal(s)[1] >= min_thickness - 1e-6 for s in versions):
-            return [(s, True) for s in versions]
+            return [(s, True, how) for s in versions]
         extra += ouc_height(gen)  # symmetrisation removed planes: start one OUC thicker
         base = cut_slab(gen, shift, min_thickness + extra, bonds=bonds, repair=repair, tol=tol)[0]
-    return [(slab, False)]  # pragma: no cover
+    return [(slab, False, None)]  # pragma: no cover
 
 
 def _record(
@@ -821,6 +984,7 @@ def _record(
     charges: dict[str, float],
     broken_bonds: int,
     repaired: bool,
+    reconstruction: str | None = None,
 ) -> SlabRecord:
     slab = with_exact_vacuum(slab, vacuum)
     heights, thickness, measured_vacuum = heights_along_normal(slab)
@@ -842,9 +1006,12 @@ def _record(
         n_planes=int(planes.max()) + 1,
         symmetric=sym,
         stoichiometric=is_stoichiometric(slab, bulk),
-        polar=abs(dipole) > DIPOLE_TOL,
+        polar=abs(dipole) > DIPOLE_TOL or abs(net_charge) > CHARGE_TOL,
         dipole_per_area=dipole,
         net_charge=net_charge,
+        reconstruction=reconstruction
+        if reconstruction and abs(dipole) <= DIPOLE_TOL and abs(net_charge) <= CHARGE_TOL
+        else None,
         tasker_type=tasker,
         broken_bonds=broken_bonds,
         repaired=repaired,
@@ -928,3 +1095,96 @@ def write_slabs(
 def load_slabs(path: str | Path) -> list[SlabRecord]:
     """SlabRecords from a ``slabs.json`` written by :func:`write_slabs`."""
     return [SlabRecord.model_validate(item) for item in json.loads(Path(path).read_text())]
+
+
+# --------------------------------------------------------------------------------------
+# surface energy of a non-stoichiometric slab: a range over the chemical potential
+
+
+def binary_chemical_potential_range(
+    bulk_formula: str,
+    bulk_energy_per_fu: float,
+    element: str,
+    elemental_energies: dict[str, float],
+) -> tuple[float, float]:
+    """(μ_min, μ_max) of ``element`` (eV/atom) in equilibrium with a binary bulk ``A_x B_y``.
+
+    The two bulk limits of the phase diagram: ``element``-poor when the other element is
+    at its elemental reference (μ_other = e_other, so μ = (E_fu − x e_other)/y), and
+    ``element``-rich at its own elemental reference (μ = e_element). ``elemental_energies``
+    gives e (eV/atom) of both elements (same engine and settings as the slab and bulk).
+    As pymatgen's ``SurfaceEnergyPlotter`` (which plots γ over Δμ between these limits).
+    """
+    comp = Composition(bulk_formula)
+    others = [el.symbol for el in comp.elements if el.symbol != element]
+    if len(comp.elements) != 2 or len(others) != 1 or element not in comp:
+        raise InvalidStructureError(
+            f"binary_chemical_potential_range needs a binary containing {element}, got {bulk_formula}"
+        )
+    other = others[0]
+    x, y = comp[other], comp[element]
+    poor = (bulk_energy_per_fu - x * elemental_energies[other]) / y
+    return float(poor), float(elemental_energies[element])
+
+
+def gamma_range(
+    slab_energy: float,
+    slab_composition: Composition | str,
+    bulk_formula: str,
+    bulk_energy_per_fu: float,
+    area: float,
+    element: str,
+    mu_range: tuple[float, float],
+) -> tuple[float, float]:
+    """γ (eV/Å², two surfaces of area ``area``) of a slab with an excess or deficit of ``element``.
+
+    γ(μ) = [E_slab − n E_fu − Δn μ] / 2A with n formula units counted on the other
+    elements and Δn = N_element − n y the excess; returned at both ends of ``mu_range``
+    (absolute μ of ``element``, eV/atom, e.g. from :func:`binary_chemical_potential_range`).
+    A stoichiometric slab (Δn = 0) gives the same γ at both ends.
+    """
+    comp = Composition(slab_composition)
+    fu = Composition(bulk_formula)
+    others = [el for el in fu.elements if el.symbol != element]
+    if not others:
+        raise InvalidStructureError(f"{bulk_formula} has no element other than {element}")
+    ns = [comp[el] / fu[el] for el in others]
+    if max(ns) - min(ns) > 1e-6:
+        raise InvalidStructureError(
+            f"{comp.formula}: off-stoichiometric in more than {element}; one chemical potential "
+            "does not fix its surface energy"
+        )
+    n = ns[0]
+    excess = comp[element] - n * fu[element]
+    return tuple(  # type: ignore[return-value]
+        float((slab_energy - n * bulk_energy_per_fu - excess * mu) / (2 * area)) for mu in mu_range
+    )
+
+
+def describe_given_slab(structure: Structure) -> dict[str, Any]:
+    """Numbers of a slab given as a file, used as it is (no bulk to cut it from).
+
+    Thickness, vacuum and area (Å, Å²), atomic planes, top and bottom plane formulas,
+    dipole normal to the surface (e/Å) and net charge (e) from formal oxidation states
+    (pymatgen's guess for the whole composition; decorated species are used as given),
+    ``polar`` as in :class:`SlabRecord`. Stoichiometry and Tasker type need the bulk and
+    are not given.
+    """
+    heights, thickness, vacuum = heights_along_normal(structure)
+    planes = atomic_planes(heights)
+    charges = oxidation_states(structure)
+    dipole, charge = slab_dipole(structure, charges)
+    return {
+        "formula": structure.composition.reduced_formula,
+        "n_atoms": len(structure),
+        "thickness": thickness,
+        "vacuum": vacuum,
+        "area": surface_area(structure),
+        "n_planes": int(planes.max()) + 1,
+        "top_termination": plane_formula(structure, np.flatnonzero(planes == planes.max())),
+        "bottom_termination": plane_formula(structure, np.flatnonzero(planes == 0)),
+        "dipole_per_area": dipole,
+        "net_charge": charge,
+        "polar": abs(dipole) > DIPOLE_TOL or abs(charge) > CHARGE_TOL,
+        "oxidation_states": charges,
+    }

@@ -35,7 +35,12 @@ __all__ = [
     "density_g_cm3",
     "min_distance",
     "min_pair_distances",
+    "near_overlaps",
+    "screen_structure",
 ]
+
+#: two sites closer than this (Å) are the same site twice: no code can use the structure
+SAME_SITE_TOL = 0.1
 
 
 def _nonempty(structure: Structure) -> None:
@@ -131,3 +136,56 @@ def min_pair_distances(structure: Structure, r_max: float = 4.0) -> dict[tuple[s
         if d < out.get(key, np.inf):
             out[key] = float(d)
     return out
+
+
+def near_overlaps(structure: Structure, *, cutoff: float = 0.5, radius_fraction: float = 0.5) -> list[tuple[int, int, float]]:
+    """Pairs ``(i, j, d)`` closer than ``cutoff`` Å or than ``radius_fraction`` of the sum of
+    their covalent radii (ASE's table), shortest first, each pair once."""
+    from ase.data import covalent_radii
+
+    _nonempty(structure)
+    radii = np.array([covalent_radii[site.specie.Z] if hasattr(site.specie, "Z") else 0.7 for site in structure])
+    r_max = max(cutoff, float(2 * radius_fraction * radii.max()))
+    centers, neighbors, _, distances = structure.get_neighbor_list(r=r_max, exclude_self=True)
+    found: dict[tuple[int, int], float] = {}
+    for i, j, d in zip(centers, neighbors, distances, strict=True):
+        i, j = int(i), int(j)
+        if d < cutoff or d < radius_fraction * (radii[i] + radii[j]):
+            key = (min(i, j), max(i, j))
+            found[key] = min(found.get(key, np.inf), float(d))
+    return sorted(((i, j, d) for (i, j), d in found.items()), key=lambda t: t[2])
+
+
+def screen_structure(structure: Structure, label: str = "structure", *, warn: bool = True) -> list[str]:
+    """Checks for a structure a user gave (every CLI command that reads one).
+
+    Raises :class:`InvalidStructureError` (one line) for an empty or degenerate cell and for
+    two atoms on the same site (< ``SAME_SITE_TOL`` Å); returns (and logs as warnings) one
+    line per near-overlapping pair (< 0.5 Å or half the covalent-radii sum).
+    """
+    import logging
+
+    if not isinstance(structure, Structure):
+        raise InvalidStructureError(f"{label}: expected a crystal structure, got {type(structure).__name__}")
+    try:
+        _nonempty(structure)
+    except InvalidStructureError as exc:
+        raise InvalidStructureError(f"{label}: {exc}") from None
+    pairs = near_overlaps(structure) if structure.is_ordered else []
+    if pairs and pairs[0][2] < SAME_SITE_TOL:
+        i, j, d = pairs[0]
+        raise InvalidStructureError(
+            f"{label}: sites {i} ({structure[i].species_string}) and {j} ({structure[j].species_string}) "
+            f"are on the same site ({d:.3f} Å apart): remove the duplicated atom"
+        )
+    messages = [
+        f"{label}: sites {i} ({structure[i].species_string}) and {j} ({structure[j].species_string}) are only "
+        f"{d:.2f} Å apart (near-overlapping atoms; check the coordinates)"
+        for i, j, d in pairs[:5]
+    ]
+    if len(pairs) > 5:
+        messages.append(f"{label}: {len(pairs) - 5} more near-overlapping pair(s)")
+    if warn:
+        for m in messages:
+            logging.getLogger("interphases").warning(m)
+    return messages

@@ -95,10 +95,15 @@ class RankedInterface(BaseModel):
     formation_energy: float | None = None
     elastic_energy_mev_per_a3: float | None = None
     eq18_difference: float | None = None
-    polar: bool = Field(description="A side of the interface is a polar (Tasker 3) slab.")
+    polar: bool = Field(description="A side of the interface is a polar slab (dipole or net charge).")
     converged: bool
     engine: str
     model: str
+    flags: list[str] = Field(
+        default_factory=list,
+        description="interphases.analysis.ranking.row_flags: polar, unconverged, W_ad<0, eq18.",
+    )
+    label: str = Field("", description="'Li(110) | LiF(110), Li|LiF [id]' (analysis.ranking.interface_label).")
 
 
 class ScreeningDocument(BaseModel):
@@ -128,6 +133,9 @@ class ScreeningDocument(BaseModel):
                 "work_of_adhesion": r.work_of_adhesion,
                 "interfacial_energy": r.interfacial_energy,
                 "converged": r.converged,
+                "polar": r.polar,
+                "flags": r.flags,
+                "label": r.label,
             }
             for r in self.ranking
         ]
@@ -136,8 +144,9 @@ class ScreeningDocument(BaseModel):
 def rank_interfaces(
     adhesion: AdhesionSetDocument, energies: InterfaceEnergySetDocument | None = None, polar_last: bool = True
 ) -> list[RankedInterface]:
-    """Converged first; non-polar first (``polar_last``); W_ad largest first; then sigma
-    smallest; ties by strain, then size.
+    """:func:`interphases.analysis.ranking.rank_rows`: sound rows first, then flagged ones
+    (unconverged last, polar before them; ``polar_last=False`` sorts raw); W_ad largest
+    first; then sigma smallest; ties by strain, then size.
 
     Polar (Tasker 3) slabs carry a dipole normal to the interface that a finite slab with
     vacuum (and a local MLIP) describes poorly, and real polar surfaces reconstruct or get
@@ -171,17 +180,14 @@ def rank_interfaces(
                 model=_model_name(a.provenance),
             )
         )
-    inf = float("inf")
-    rows.sort(
-        key=lambda r: (
-            not r.converged,
-            r.polar and polar_last,
-            -round(r.work_of_adhesion, 3),
-            round(r.interfacial_energy, 3) if r.interfacial_energy is not None else inf,
-            round(r.von_mises_strain, 6),
-            r.n_atoms,
-        )
-    )
+    from interphases.analysis.ranking import rank_rows, row_flags, row_label
+
+    for r in rows:
+        r.flags = row_flags(r.model_dump())
+        r.label = row_label(r.model_dump())
+    # one ranking everywhere (screen, query, report, ranking.json): flagged rows after the
+    # sound ones; polar_last=False asks for the raw order (by W_ad, then sigma, strain, size)
+    rows = rank_rows(rows, raw=not polar_last)
     for i, r in enumerate(rows, start=1):
         r.rank = i
     return rows
@@ -319,7 +325,8 @@ class InterfaceScreeningMaker(Maker):
         jobs: list[Any] = [phases, cands, adhesion]
         energies_output = None
         if self.interfacial_energy:
-            energies = InterfaceEnergyMaker(engine=self.engine, fmax=self.fmax, max_steps=self.max_steps).make_batch(
+            energies = InterfaceEnergyMaker(engine=self.engine, fmax=self.fmax, max_steps=self.max_steps,
+                                            deduplicate=adhesion_maker.deduplicate).make_batch(
                 cands.output, adhesion=adhesion.output
             )
             jobs.append(energies)
@@ -333,6 +340,7 @@ class InterfaceScreeningMaker(Maker):
             "max_steps": self.max_steps,
             "gaps": list(adhesion_maker.gaps),
             "max_registries": adhesion_maker.max_registries,
+            "scan": adhesion_maker.scan,
             "polar_last": self.polar_last,
         }
         ranking = rank_job(cands.output, adhesion.output, energies_output, params)
