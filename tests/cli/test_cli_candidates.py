@@ -96,6 +96,7 @@ def test_candidates_sandwich_extxyz(tmp_path):
             "sandwich",
             "--registry-grid",
             "5x5",
+            "--allow-polar",  # the as-cut LiF(111) film; its octopolar reconstruction needs > 45 Å²
             "-f",
             "extxyz",
             "-o",

@@ -302,7 +302,8 @@ def check_entries(
     if len(databases) > 1 and not allow_mixed_databases:
         raise IncompatibleEntriesError(
             f"entries in {source} come from two Materials Project database generations ({', '.join(sorted(databases))}); "
-            "energies changed between them: use one set (or allow_mixed_databases=True after checking)"
+            "energies changed between them: use one set (or, after checking, allow them: --allow-mixed-mp / "
+            "allow_mixed_databases=True)"
         )
     return EntrySet(
         entries=entries,
@@ -609,6 +610,49 @@ def entries_from_results(
     return entries
 
 
+def merge_entries(groups: Sequence[Sequence[ComputedEntry]], names: Sequence[str] | None = None) -> list[ComputedEntry]:
+    """Entries of several sources as one list; an entry id seen twice is kept once (the first),
+    unless the two energies differ (then :class:`EntriesError`: two sources disagree)."""
+    merged: list[ComputedEntry] = []
+    seen: dict[str, tuple[float, int]] = {}
+    for k, group in enumerate(groups):
+        for entry in group:
+            key = entry.entry_id if isinstance(entry.entry_id, str) and entry.entry_id else None
+            if key is not None and key in seen:
+                energy, first = seen[key]
+                if abs(energy - entry.energy) > 1e-6:
+                    a = names[first] if names else f"source {first + 1}"
+                    b = names[k] if names else f"source {k + 1}"
+                    raise EntriesError(
+                        f"entry {key} has two energies ({energy:.4f} eV in {a}, {entry.energy:.4f} eV in {b}): "
+                        "the files do not share one energy scale; use one of them"
+                    )
+                continue
+            if key is not None:
+                seen[key] = (entry.energy, k)
+            merged.append(entry)
+    return merged
+
+
+def uncorrected_mix_warning(entry_set: EntrySet) -> str | None:
+    """A loud line when raw (uncorrected) GGA and GGA+U energies share one hull."""
+    if not entry_set.correction_scheme.startswith("none (raw"):
+        return None
+
+    def hubbard(e: ComputedEntry) -> bool:
+        params = e.parameters or {}
+        return bool(params.get("is_hubbard")) or str(params.get("run_type", "")).upper() == "GGA+U"
+
+    compounds = [e for e in entry_set.entries if not e.composition.is_element]
+    if not compounds:
+        return None
+    mixed = {hubbard(e) for e in compounds} == {True, False}
+    what = "mixed GGA and GGA+U" if mixed else "GGA/GGA+U"
+    return (f"WARNING: uncorrected {what} energies (no MP2020 anion{' and +U' if mixed else ''} corrections): "
+            "voltages can be off by tenths of a volt (LiF: 5.87 V raw vs 6.33 V corrected); "
+            "apply the corrections with --mp2020 (EntrySource(apply_mp2020=True))")
+
+
 # --------------------------------------------------------------------------- one front door
 
 
@@ -622,6 +666,8 @@ class EntrySource(MSONable):
 
     kind: Literal["mp", "file", "entries"] = "mp"
     path: str | None = None
+    #: more files merged with ``path`` (kind "file"): one hull from several files
+    paths: list[str] | None = None
     thermo_type: str = "GGA_GGA+U"
     entries: list[ComputedEntry] | None = None
     apply_mp2020: bool = False
@@ -640,9 +686,12 @@ class EntrySource(MSONable):
             return cls(kind="file", path=str(obj), **kwargs)
         return cls(kind="entries", entries=list(obj), **kwargs)
 
+    def _files(self) -> list[str]:
+        return [p for p in [self.path, *(self.paths or [])] if p]
+
     def describe(self) -> str:
         if self.kind == "file":
-            return f"file:{Path(self.path or '').name}"
+            return "file:" + "+".join(Path(p).name for p in self._files())
         if self.kind == "mp":
             return f"mp:{self.thermo_type}"
         return "inline entries"
@@ -653,9 +702,9 @@ class EntrySource(MSONable):
         if self.kind == "mp":
             entries = entries_from_mp(elements, self.thermo_type)
         elif self.kind == "file":
-            if not self.path:
+            if not self._files():
                 raise EntriesError("EntrySource(kind='file') needs a path")
-            entries = entries_from_file(self.path, elements)
+            entries = merge_entries([entries_from_file(p, elements) for p in self._files()], self._files())
         else:
             entries = filter_chemsys(self.entries or [], elements)
         if self.apply_mp2020:
@@ -679,6 +728,11 @@ class EntrySource(MSONable):
         )
         if self.apply_mp2020:
             entry_set.notes.append("MP2020 corrections (re)applied here")
+        if len(self._files()) > 1:
+            entry_set.notes.append(f"{len(entry_set.entries)} entries merged from {len(self._files())} files")
+        warning = uncorrected_mix_warning(entry_set)
+        if warning:
+            entry_set.notes.append(warning)
         if entry_set.thermo_type == "Alexandria_PBE":
             entry_set.notes.append(
                 "Alexandria PBE formation energies; elemental references at 0 eV; not MP-compatible"

@@ -294,6 +294,14 @@ def stability_window(
 
     mu_ref = pd.el_refs[ion].energy_per_atom
     entry = _lowest_entry(pd, comp)
+    no_entry_msg = (
+        f"the entries have no {comp.reduced_formula}{{why}}: add a file with its entry (several --entries files "
+        "are merged) or compute one (interphases.analysis.entries.entries_from_results)"
+    )
+    if entry is None and not any(
+        not e.composition.is_element for e in pd.stable_entries
+    ):
+        raise EntriesError(no_entry_msg.format(why=f" and no compound of {'-'.join(sorted(el.symbol for el in pd.elements))}"))
     e_hull = float(pd.get_e_above_hull(entry)) if entry is not None else None
     notes: list[str] = []
     decomposition: list[str] = []
@@ -378,6 +386,9 @@ def stability_window(
 
     # E_D at the metal (V = 0, mu = mu_ref): products = most M-rich assemblage of the real hull
     n0 = real_steps[0].uptake
+    if n0 < 0 and -n0 > comp[ion] + 1e-8:
+        # the composition alone cannot reach the metal side: only possible without its own entry
+        raise EntriesError(no_entry_msg.format(why=" and its composition is not bounded by the hull's phases"))
     e_d = (
         pd.get_hull_energy(comp + Composition({ion: n0})) - phase_energy - n0 * mu_ref
     ) / comp.num_atoms

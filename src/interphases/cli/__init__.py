@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 # command modules, in the order their commands appear in --help
-_COMMAND_MODULES = ("structures", "interfaces", "energetics", "migration", "stability", "database", "cluster", "demo")
+_COMMAND_MODULES = ("structures", "interfaces", "energetics", "migration", "stability", "database", "export", "cluster", "demo")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"interphases.cli.{_name}").register(app)
@@ -50,8 +50,14 @@ def main() -> None:
 def _root(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log lines (debug, jobflow's log)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors on stderr."),
 ) -> None:
     """Build, compute and rank battery interfaces (electrode | SEI | solid electrolyte)."""
+    if ctx.invoked_subcommand is not None:  # log lines on stderr, a log file per run (interphases.progress)
+        from interphases.progress import configure_logging
+
+        configure_logging(-1 if quiet else verbose, ctx.invoked_subcommand)
     if version:
         from interphases import __version__
 

@@ -38,15 +38,9 @@ class ReportFormat(str, Enum):
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    if isinstance(value, list):
-        return "/".join(
-            "".join(str(i) for i in v) if isinstance(v, list) else str(v) for v in value
-        )
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return str(value)
+    from interphases.cli.tables import cell
+
+    return cell(value)  # blanks for None / nan
 
 
 def _print_frame(df, fmt: OutputFormat, columns: list[str] | None, title: str) -> None:
@@ -70,7 +64,9 @@ def _print_frame(df, fmt: OutputFormat, columns: list[str] | None, title: str) -
     elif fmt is OutputFormat.json:
         typer.echo(df.to_json(orient="records", indent=1))
     else:
-        shown = [c for c in (columns or TABLE_COLUMNS) if c in df.columns]
+        from interphases.cli.tables import columns_for, table_console
+
+        shown = [c for c in (columns or columns_for(df, TABLE_COLUMNS)) if c in df.columns]
         if not columns and "kind" in shown and df["kind"].nunique() <= 1:
             shown.remove("kind")  # one quantity: it is in the title
         if not columns and "miller" in shown and df["miller"].isna().all():
@@ -83,7 +79,7 @@ def _print_frame(df, fmt: OutputFormat, columns: list[str] | None, title: str) -
             )
         for _, row in df.iterrows():
             table.add_row(*(_cell(row[c]) if c != "job_uuid" else _cell(row[c])[:8] for c in shown))
-        console.print(table)
+        table_console().print(table)  # no wrapping when piped
 
 
 def register(app: typer.Typer) -> None:
@@ -133,6 +129,13 @@ def register(app: typer.Typer) -> None:
             campaign=campaign,
             candidate_id=candidate,
         )
+        if kind and not len(df):
+            from interphases.cli.tables import unknown_kind_message
+            from interphases.database import kinds
+
+            message = unknown_kind_message(kind, kinds())
+            if message:
+                raise DatabaseError(message)
         title = f"{kind or 'all results'}: {len(df)} row(s)"
         _print_frame(df, fmt, [c.strip() for c in columns.split(",")] if columns else None, title)
 
@@ -173,17 +176,10 @@ def register(app: typer.Typer) -> None:
             if job.get("metadata"):
                 console.print(f"metadata: {json.dumps(jsanitize(job['metadata']), default=str)}")
             if output and job.get("output") is not None:
-                text = json.dumps(jsanitize(job["output"], strict=False), indent=1, default=str)
-                lines = text.splitlines()
+                from interphases.cli.tables import compact_lines  # short: scalars, structures in one line
+
                 console.print(
-                    "\n".join(lines[:60])
-                    + (
-                        f"\n... ({len(lines) - 60} more lines, use --json)"
-                        if len(lines) > 60
-                        else ""
-                    ),
-                    highlight=False,
-                    markup=False,
+                    "\n".join(compact_lines(jsanitize(job["output"], strict=False))), highlight=False, markup=False
                 )
         for run in found["runs"]:
             console.print(
@@ -246,6 +242,44 @@ def register(app: typer.Typer) -> None:
             f"outputs checked: {report.outputs_checked}, with rows: {report.outputs_with_rows}, "
             f"rows written: {report.written}, already indexed: {report.existing}"
         )
+
+    @db_app.command("check")
+    def db_check() -> None:
+        """Check every store of the database (sqlite files: integrity check); exit 2 if one is broken."""
+        from interphases.database.maintenance import check
+        from interphases.errors import DatabaseError
+
+        states = check()
+        for state in states:
+            console.print(state.line(), highlight=False, markup=False)
+        broken = [s.name for s in states if not s.ok]
+        if broken:
+            raise DatabaseError(
+                f"{', '.join(broken)} broken: `interphases db repair` rebuilds the summary and run log "
+                "from the JobStore (job outputs need a backup)"
+            )
+        console.print("database ok")
+
+    @db_app.command("repair")
+    def db_repair() -> None:
+        """Move a corrupt summary/run-log file aside and rebuild the summary from the JobStore."""
+        from interphases.database.maintenance import repair
+
+        report = repair()
+        for moved in report.moved:
+            console.print(f"moved aside: {moved}", highlight=False)
+        console.print(
+            f"summary rebuilt from {report.outputs_checked} job output(s): {report.rows_written} row(s) written"
+        )
+
+    @db_app.command("migrate")
+    def db_migrate() -> None:
+        """Copy a montydb folder of an older version into the indexed sqlite stores (idempotent)."""
+        from interphases.database.maintenance import migrate
+
+        report = migrate()
+        counts = ", ".join(f"{k}: {v}" for k, v in report.copied.items())
+        console.print(f"migrated {report.path} to sqlite ({counts}); the montydb files are kept", highlight=False)
 
     @db_app.command("config-example")
     def db_config_example(

@@ -41,7 +41,14 @@ def register(app: typer.Typer) -> None:
         from interphases.cli.interfaces import print_candidates
         from interphases.config import project_dir
         from interphases.database import query, write_report
+        from interphases.progress import RunProgress
         from interphases.structures import enumerate_candidates, get_phase
+
+        from interphases.cli import checks
+
+        checks.positive(thickness, "--thickness")
+        checks.positive(fmax, "--fmax")
+        checks.output_dir(output, "--output")
 
         output.mkdir(parents=True, exist_ok=True)
         engine = make_engine("mlip", model)
@@ -64,29 +71,58 @@ def register(app: typer.Typer) -> None:
                 engine, max_area=max_area, max_strain=0.05, substrate_thickness=thickness, film_thickness=thickness,
                 vacuum=10.0, max_candidates=n, gaps=(1.6, 2.0, 2.4, 2.8), max_registries=4, fmax=fmax, max_steps=300,
             )
-            with console.status(f"screening {film} on {substrate}: relax phases, scan registries, relax, rank ..."):
+            with RunProgress(f"demo: screening {film} on {substrate} ({model})", None,
+                             resume_hint="interphases demo (finished screenings are read from the database)"):
                 doc, stored, seconds = run_screening(maker, substrate, film, rerun=rerun, campaign="demo")
             print_ranking(doc)
             how = "read from the database" if stored else f"computed in {seconds:.0f} s"
-            console.print(f"{len(doc.ranking)} of {doc.n_enumerated} candidates (CHGNet-relaxed phases), {how}\n")
+            console.print(f"{len(doc.ranking)} of {doc.n_enumerated} candidates (CHGNet-relaxed phases), {how}")
+            _explain_selection(console, doc, n, max_area)
             (output / f"screening_{substrate}_{film}.json").write_text(doc.model_dump_json(indent=1))
             ranking += [r.model_dump() | {"pair": f"{substrate}|{film}"} for r in doc.ranking]
 
-        # what the database now holds (the query API, as `interphases query` runs it)
+        # what the database now holds (the query API, as `interphases query` runs it: the one
+        # ranking of interphases.analysis.ranking, flagged rows after the sound ones)
         rows = query("work_of_adhesion", phases=["Li"], model=engine.load().name, sort="value", campaign="demo")
         best = rows.drop_duplicates("candidate_id").head(10)
         from rich.table import Table
 
-        table = Table(title="database: work of adhesion of every screened interface (largest first)", title_justify="left")
-        for col in ("phases", "hkl", "terminations", "W_ad J/m²", "polar", "candidate"):
+        from interphases.analysis.ranking import rank_rows
+
+        table = Table(title="database: work of adhesion of every screened interface (sound first, then flagged)",
+                      title_justify="left")
+        for col in ("#", "interface [id]", "W_ad J/m²", "flags"):
             table.add_column(col)
-        for _, r in best.iterrows():
-            hkl = "|".join("(" + ",".join(map(str, m)) + ")" for m in r["miller"])
-            table.add_row(r["phases_key"], hkl, str(r.get("terminations")), f"{r['value']:.3f}", str(bool(r.get("polar"))),
-                          r["candidate_id"])
+        for i, (_, r) in enumerate(best.iterrows(), start=1):
+            flags = r.get("flags")
+            table.add_row(str(i), str(r.get("label")), f"{r['value']:.3f}", flags if isinstance(flags, str) else "")
         console.print(table)
+        # ranking.json: both pairs in the one ranking (rank = overall, pair_rank = within its pair)
+        ranking = [r | {"pair_rank": r["rank"]} for r in ranking]
+        for i, r in enumerate(rank_rows(ranking), start=1):
+            r["rank"] = i
+        ranking.sort(key=lambda r: r["rank"])
         (output / "ranking.json").write_text(json.dumps(ranking, indent=1, default=str))
         report = write_report(output, kinds=["work_of_adhesion", "interfacial_energy", "interface_formation_energy",
                                              "elastic_energy"], title="interphases demo: Li | LiF and Li | Li2O on CHGNet")
         console.print(f"report: {report}   database: {project_dir()}")
         console.print(f"demo finished in {time.perf_counter() - t_all:.0f} s")
+
+
+def _explain_selection(console, doc, n: int, max_area: float) -> None:
+    """Which candidates the screening computed, and why the others were left out."""
+    computed = ", ".join(r.label or r.candidate_id for r in doc.ranking)
+    left = doc.n_enumerated - len(doc.ranking)
+    lines = [
+        f"computed: {computed}.",
+        "why: the screening enumerates on the relaxed lattices (so its ids differ from the library "
+        f"table above) and keeps the {n} first by von Mises strain, then area, then atom count "
+        f"(max_candidates={n})"
+        + (f"; the other {left} are more strained or larger and were left out." if left > 0 else "."),
+        "Polar (Tasker 3) cuts are replaced by their non-polar reconstructions (Tasker-2 half plane, "
+        f"rock-salt (111) octopolar p(2x2)); one that needs a cell larger than {max_area:g} Å² "
+        "does not appear.",
+    ]
+    flagged = [f"{r.label}: {', '.join(r.flags)}" for r in doc.ranking if r.flags]
+    lines.append("flagged (ranked after the sound rows): " + "; ".join(flagged) if flagged else "no row is flagged.")
+    console.print("\n".join(lines) + "\n", highlight=False, soft_wrap=True)

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from interphases.errors import InterphasesError
+
 console = Console()
 if not console.is_terminal:
     console = Console(width=160)
@@ -33,8 +35,10 @@ def make_engine(engine: str, model: str | None) -> Any:
     key = engine.lower()
     if key == "mlip":
         return get_engine("mlip", model=model or "chgnet")
+    if key not in ("cp2k", "vasp"):
+        raise InterphasesError(f"unknown engine {engine!r}: use mlip, cp2k or vasp")
     if model:
-        raise typer.BadParameter("--model is for --engine mlip only")
+        raise InterphasesError("--model is for --engine mlip only")
     # DFT run folders in one stable place: a rerun finds the finished runs and resumes
     return get_engine(key, run_dir=str(project_dir() / "dft-runs"))
 
@@ -60,7 +64,7 @@ def print_ranking(doc: Any, out: Console | None = None, title: str | None = None
     out = out or console
     model = doc.ranking[0].model if doc.ranking else "?"
     table = Table(
-        title=title or f"{doc.film} on {doc.substrate}: interface ranking ({model}; W_ad largest first, then σ)",
+        title=title or f"{doc.film} on {doc.substrate}: interface ranking ({model}; sound rows first, W_ad largest first, then σ)",
         title_justify="left",
     )
     cols = [
@@ -71,11 +75,9 @@ def print_ranking(doc: Any, out: Console | None = None, title: str | None = None
     for name, justify in cols:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in doc.ranking:
-        flags = []
-        if r.polar:
-            flags.append("polar")
-        if not r.converged:
-            flags.append("NOT converged")
+        flags = list(getattr(r, "flags", None) or [])  # interphases.analysis.ranking.row_flags
+        if not flags:  # documents stored before the flags existed
+            flags = (["polar"] if r.polar else []) + ([] if r.converged else ["unconverged"])
         table.add_row(
             str(r.rank),
             r.candidate_id,
@@ -157,6 +159,77 @@ def run_screening(maker: Any, substrate: str, film: str, *, rerun: bool = False,
     return run.outputs[flow.output.uuid], False, time.perf_counter() - start
 
 
+def _check_enumeration(maker: Any, bulks: list[Any]) -> None:
+    """Enumerate the candidates of the unrelaxed bulks (seconds) so that settings that find none
+    fail now instead of after the bulk relaxations."""
+    from interphases.structures import enumerate_candidates
+
+    settings = dict(maker.enumeration)
+    # a margin: the relaxed bulks the flow uses have slightly different lattices
+    loose = {**settings, "max_area": settings["max_area"] * 1.15, "max_strain": settings["max_strain"] + 0.02}
+    try:
+        found = enumerate_candidates(bulks[0], bulks[1], **loose)
+    except InterphasesError:
+        raise
+    except Exception:  # noqa: BLE001 - the flow runs the real enumeration; this is only an early look
+        return
+    if not found:
+        raise InterphasesError(
+            f"no interface candidate with --max-area {settings.get('max_area')} Å², --max-strain {settings.get('max_strain')}, "
+            f"--max-index {settings.get('max_index')}, --max-atoms {settings.get('max_atoms')}: widen them "
+            f"(interphases candidates SUBSTRATE FILM lists what exists); nothing was computed"
+        )
+
+
+def _screen_with_progress(maker: Any, substrate: str, film: str, eng: Any, *, rerun: bool) -> tuple[Any, bool, float]:
+    """run_screening with stage / step progress; a failed refine still leaves the MLIP rows queryable."""
+    from interphases.errors import CalculationError
+    from interphases.progress import RunProgress
+
+    title = f"screening {film} on {substrate} ({getattr(eng, 'model', eng.name)})"
+    n_stages = 5 + (1 if maker.interfacial_energy else 0) + (1 if maker.refine_engine is not None else 0)
+    hint = (f"run `interphases screen {substrate} {film} ...` again with the same options (it restarts this "
+            "screening; finished screenings are read from the database)")
+    try:
+        with RunProgress(title, n_stages, resume_hint=hint):
+            return run_screening(maker, substrate, film, rerun=rerun)
+    except CalculationError as exc:
+        if maker.refine_engine is None:
+            raise
+        rows = _ingest_finished()
+        raise CalculationError(
+            f"refinement with {maker.refine_engine.name} failed ({exc}); the finished {getattr(eng, 'model', eng.name)} "
+            f"results are stored and queryable ({rows} row(s)): interphases query work_of_adhesion --phases {substrate},{film}"
+        ) from exc
+
+
+def _ingest_finished() -> int:
+    """Summary rows for every finished job in the store (what ``interphases db ingest`` does)."""
+    from interphases.database import ingest
+
+    try:
+        return int(getattr(ingest(), "written", 0))
+    except Exception:  # noqa: BLE001 - the error message still says what happened
+        return 0
+
+
+def _write_best_structures(doc: Any, output: Path) -> None:
+    """The relaxed structures of the best candidate(s) of a screening into ``output``."""
+    import logging
+
+    from interphases.cli.export import export_structures
+    from interphases.errors import InterphasesError as _Err
+
+    folder = output / "structures"
+    for r in doc.ranking[:1]:
+        try:
+            files = export_structures(r.candidate_id, "extxyz", folder)
+        except _Err as exc:
+            logging.getLogger("interphases").warning("relaxed structures of %s not written: %s", r.candidate_id, exc)
+            continue
+        console.print(f"wrote {len(files)} relaxed structure(s) of {r.candidate_id} to {folder}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
@@ -169,10 +242,10 @@ def register(app: typer.Typer) -> None:
         max_index: int = typer.Option(1, "--max-index", help="Largest Miller index on both sides."),
         max_area: float = typer.Option(60.0, "--max-area", help="Largest interface area, Å²."),
         max_strain: float = typer.Option(0.05, "--max-strain", help="Largest principal strain of the film (0.05 = 5 %)."),
-        max_atoms: int = typer.Option(300, "--max-atoms", help="Largest cell (atoms)."),
+        max_atoms: int = typer.Option(300, "--max-atoms", help="Largest cell (atoms; 0: no limit)."),
         thickness: float = typer.Option(8.0, "--thickness", help="Smallest thickness of both slabs, Å."),
         vacuum: float = typer.Option(12.0, "--vacuum", help="Vacuum over the film, Å."),
-        max_candidates: int = typer.Option(6, "--max-candidates", "-n", help="Candidates computed (least strained first)."),
+        max_candidates: int = typer.Option(6, "--max-candidates", "-n", help="Candidates computed, least strained first (>= 1)."),
         gaps: str = typer.Option(None, "--gaps", help="Gaps of the registry scan, Å, e.g. 1.6,2.0,2.4,2.8."),
         registries: int = typer.Option(None, "--registries", help="Registries scanned per candidate (default: all)."),
         fmax: float = typer.Option(0.05, "--fmax", help="Force convergence, eV/Å."),
@@ -193,16 +266,41 @@ def register(app: typer.Typer) -> None:
           interphases screen Li LiF --model 7net-0 --no-interfacial
           interphases screen Li LiF -n 4 --refine cp2k --refine-top 1
         """
+        from interphases.cli import checks
+
+        # every argument and the engines checked before any computation
+        if max_candidates is not None and max_candidates < 1:
+            raise InterphasesError(f"-n/--max-candidates must be >= 1 (got {max_candidates}); give a number of candidates, e.g. -n 6")
+        checks.positive(max_index, "--max-index", integer=True)
+        checks.positive(max_area, "--max-area")
+        checks.positive(max_strain, "--max-strain")
+        checks.in_range(max_strain, "--max-strain", 0, 1)
+        checks.positive(max_atoms, "--max-atoms", allow_zero=True, integer=True)
+        checks.positive(thickness, "--thickness")
+        checks.positive(vacuum, "--vacuum", allow_zero=True)
+        checks.positive(registries, "--registries", integer=True)
+        checks.positive(fmax, "--fmax")
+        checks.positive(max_steps, "--max-steps", integer=True)
+        checks.positive(refine_top, "--refine-top", integer=True)
+        gap_values = parse_floats(gaps, "--gaps")
+        for g in gap_values or ():
+            checks.positive(g, "--gaps")
+        checks.output_dir(output, "--output")
         eng = make_engine(engine, model)
+        refine_eng = make_engine(refine, None) if refine else None
+        bulks = [checks.load_checked(substrate), checks.load_checked(film)]
+        checks.check_engine(eng, bulks, [substrate, film])
+        if refine_eng is not None:
+            checks.check_engine(refine_eng, bulks, [substrate, film], option="--refine")
         maker = screening_maker(
             eng, max_index=max_index, max_area=max_area, max_strain=max_strain, max_atoms=max_atoms or None,
             substrate_thickness=thickness, film_thickness=thickness, vacuum=vacuum, max_candidates=max_candidates,
-            gaps=parse_floats(gaps, "--gaps"), max_registries=registries, fmax=fmax, max_steps=max_steps,
-            interfacial_energy=not no_interfacial, refine_engine=make_engine(refine, None) if refine else None,
+            gaps=gap_values, max_registries=registries, fmax=fmax, max_steps=max_steps,
+            interfacial_energy=not no_interfacial, refine_engine=refine_eng,
             refine_top=refine_top,
         )
-        with console.status(f"screening {film} on {substrate} with {getattr(eng, 'model', eng.name)} ..."):
-            doc, stored, seconds = run_screening(maker, substrate, film, rerun=rerun)
+        _check_enumeration(maker, bulks)
+        doc, stored, seconds = _screen_with_progress(maker, substrate, film, eng, rerun=rerun)
         print_ranking(doc)
         how = "read from the database (use --rerun to recompute)" if stored else f"computed in {seconds:.0f} s"
         console.print(f"{len(doc.ranking)} of {doc.n_enumerated} candidates, {how}")
@@ -210,6 +308,7 @@ def register(app: typer.Typer) -> None:
             output.mkdir(parents=True, exist_ok=True)
             (output / "screening.json").write_text(doc.model_dump_json(indent=1))
             console.print(f"wrote {output / 'screening.json'}")
+            _write_best_structures(doc, output)
 
     @app.command("surface-energy")
     def surface_cmd(
@@ -233,20 +332,29 @@ def register(app: typer.Typer) -> None:
           interphases surface-energy LiF -m 1,0,0 -m 1,1,0 --thickness 12
         """
         from interphases.cli.interfaces import parse_miller
-        from interphases.structures import load_structure
         from interphases.workflows.energetics import SurfaceEnergyMaker
         from interphases.workflows.run import run_and_store
 
+        from interphases.cli import checks
+        from interphases.progress import RunProgress
+
+        for value, option in ((thickness, "--thickness"), (fmax, "--fmax"), (max_index, "--max-index")):
+            checks.positive(value, option)
+        checks.positive(vacuum, "--vacuum", allow_zero=True)
+        checks.in_range(fixed_fraction, "--fixed-fraction", 0.0, 0.95)
+        checks.output_dir(output, "--output")
         eng = make_engine(engine, model)
-        bulk = load_structure(phase)
+        bulk = checks.load_checked(phase)
+        checks.check_engine(eng, [bulk], [phase])
         maker = SurfaceEnergyMaker(
             engine=eng, max_index=max_index, miller_indices=[parse_miller(m) for m in miller] if miller else None,
             min_thickness=thickness, vacuum=vacuum, fixed_fraction=fixed_fraction, fmax=fmax,
         )
         start = time.perf_counter()
-        with console.status(f"surface energies of {phase} ..."):
+        with RunProgress(f"surface energies of {phase} ({getattr(eng, 'model', eng.name)})", None,
+                         resume_hint=f"interphases surface-energy {phase} ... (same options)"):
             job = maker.make(bulk, label=phase)
-            doc = run_and_store(job).outputs[job.uuid]
+            doc = run_and_store(job, result_key="auto").outputs[job.uuid]  # a repeated command reads the stored result
         table = Table(title=f"{doc.formula}: surface energies ({doc.provenance.get('model')})", title_justify="left")
         for name, justify in [("hkl", "left"), ("termination", "left"), ("γ J/m²", "right"), ("γ unrelaxed", "right"),
                               ("symmetric", "left"), ("Tasker", "right"), ("atoms", "right"), ("lowest", "left"), ("note", "left")]:

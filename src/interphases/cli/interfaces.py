@@ -36,17 +36,31 @@ def register(app: typer.Typer) -> None:
 
 
 def parse_miller(text: str) -> tuple[int, int, int]:
-    """``"1,1,0"``, ``"1 1 0"``, ``"110"`` or ``"1,-1,0"`` -> (1, 1, 0)."""
-    raw = text.strip().strip("()[]")
+    """``"1,1,0"``, ``"1 1 0"``, ``"110"`` or ``"1,-1,0"`` -> (1, 1, 0).
+
+    Hexagonal four-index (Miller-Bravais) input ``h,k,i,l`` with ``i = -(h+k)`` (e.g.
+    ``1,0,-1,0`` or ``0001``) is converted to the three-index ``(h, k, l)`` pymatgen uses.
+    """
+    raw = text.strip().strip("()[]{}")
     parts = raw.replace(",", " ").split()
-    if len(parts) == 1 and len(parts[0]) == 3 and parts[0].isdigit():
+    if len(parts) == 1 and len(parts[0]) in (3, 4) and parts[0].isdigit():
         parts = list(parts[0])
     try:
         hkl = tuple(int(p) for p in parts)
     except ValueError:
         hkl = ()
+    if len(hkl) == 4:
+        h, k, i, l = hkl
+        if i != -(h + k):
+            raise typer.BadParameter(
+                f"{text!r}: a four-index (hexagonal) Miller index h,k,i,l needs i = -(h+k) = {-(h + k)}; "
+                f"or give the three-index form {h},{k},{l}"
+            )
+        hkl = (h, k, l)
     if len(hkl) != 3 or not any(hkl):
-        raise typer.BadParameter(f"{text!r} is not a Miller index; write it as 1,1,0 (or 110)")
+        raise typer.BadParameter(
+            f"{text!r} is not a Miller index; write it as 1,1,0 (or 110; hexagonal four-index 1,0,-1,0 is converted)"
+        )
     return hkl  # type: ignore[return-value]
 
 
@@ -88,6 +102,13 @@ def slabs(
     asymmetric: bool = typer.Option(
         False, "--asymmetric", help="Keep stoichiometric asymmetric slabs as cut."
     ),
+    allow_polar: bool = typer.Option(
+        False,
+        "--allow-polar",
+        help="Also list polar slabs (dipole normal to the surface or net formal charge): their "
+        "surface energies diverge with thickness or need a charge background, so they are not "
+        "comparable with the non-polar ones.",
+    ),
     fixed_thickness: float = typer.Option(
         None, "--fixed-thickness", help="Freeze the planes this deep from the bottom, Å."
     ),
@@ -101,7 +122,7 @@ def slabs(
         "poscar", "--format", "-f", help="Structure file format: poscar, cif or extxyz."
     ),
 ) -> None:
-    """List every slab of one phase: Miller indices, terminations, Tasker type, polarity.
+    """List every slab of one phase: Miller indices, terminations, Tasker type, dipole, charge.
 
     Thickness and vacuum are measured on the built cells; symmetric slabs are preferred (Tasker type 3 cuts get a stoichiometric Tasker-2 reconstruction when pymatgen finds one, else a non-stoichiometric symmetric slab); covalent units (PS4, CO3, ...) are never cut; the bottom planes are frozen (selective dynamics).
 
@@ -110,14 +131,39 @@ def slabs(
       interphases slabs CaF2 -m 1,1,1 --thickness 12
       interphases slabs beta-Li3PS4 --max-index 1 -o slabs/Li3PS4
     """
-    from interphases.structures import load_structure
+    from interphases.cli.checks import load_checked as load_structure
     from interphases.structures.slabs import generate_slabs, write_slabs
 
     fmt = _check_format(fmt)
     bulk = load_structure(phase)
+    from interphases.structures.bulk import classify_structure
+
+    kind = classify_structure(bulk)
+    if kind != "bulk":  # a slab or interface file: described as given, nothing cut from it
+        from interphases.structures.slabs import describe_given_slab
+
+        d = describe_given_slab(bulk)
+        console.print(
+            f"{phase}: {d['formula']}, {d['n_atoms']} atoms, is {'an interface' if kind == 'interface' else 'a slab'} "
+            f"(vacuum {d['vacuum']:.2f} Å along the normal); used as given, no slabs cut from it.\n"
+            f"  thickness {d['thickness']:.2f} Å, area {d['area']:.1f} Å², {d['n_planes']} planes, "
+            f"top|bottom {d['top_termination']}|{d['bottom_termination']}\n"
+            f"  dipole {d['dipole_per_area']:+.4f} e/Å, net charge {d['net_charge']:+g} e "
+            f"(formal charges {', '.join(f'{k}{v:+g}' for k, v in d['oxidation_states'].items())}): "
+            f"{'polar' if d['polar'] else 'non-polar'}",
+            highlight=False, soft_wrap=True,
+        )
+        return
     millers = [parse_miller(m) for m in miller] if miller else None
     start = time.perf_counter()
-    with console.status(f"cutting slabs of {bulk.composition.reduced_formula}..."):
+    import warnings
+
+    from interphases.structures.slabs import PolarSlabWarning
+
+    with console.status(f"cutting slabs of {bulk.composition.reduced_formula}..."), warnings.catch_warnings(
+        record=True
+    ) as caught:
+        warnings.simplefilter("always", PolarSlabWarning)
         records = generate_slabs(
             bulk,
             max_index=max_index,
@@ -127,6 +173,7 @@ def slabs(
             symmetric=not asymmetric,
             fixed_thickness=fixed_thickness,
             fixed_fraction=fixed_fraction,
+            allow_polar=allow_polar,
         )
     elapsed = time.perf_counter() - start
     table = Table(
@@ -140,8 +187,10 @@ def slabs(
         ("sym", "center"),
         ("stoich", "center"),
         ("Tasker", "center"),
-        ("polar", "center"),
+        ("dipole e/Å", "right"),
         ("charge e", "right"),
+        ("polar", "center"),
+        ("non-polar by", "left"),
         ("thick Å", "right"),
         ("vac Å", "right"),
         ("area Å²", "right"),
@@ -158,8 +207,10 @@ def slabs(
             "yes" if r.symmetric else "no",
             "yes" if r.stoichiometric else "no",
             "-" if r.tasker_type is None else str(r.tasker_type),
-            "yes" if r.polar else "no",
+            f"{0.0 if abs(r.dipole_per_area) < 5e-4 else r.dipole_per_area:+.3f}",
             f"{r.net_charge:+g}",
+            ("yes (charged)" if r.charged else "yes (dipole)") if r.polar else "no",
+            r.reconstruction or ("-" if r.tasker_type != 3 else ""),
             f"{r.thickness:.2f}",
             f"{r.vacuum:.2f}",
             f"{r.area:.1f}",
@@ -168,6 +219,15 @@ def slabs(
         )
     console.print(table)
     console.print(f"{len(records)} slabs in {elapsed:.1f} s")
+    for w in caught:
+        if issubclass(w.category, PolarSlabWarning):
+            console.print(f"note: {w.message}", highlight=False, soft_wrap=True)
+    if any(not r.stoichiometric for r in records):
+        console.print(
+            "note: non-stoichiometric slabs need the chemical potential of the excess element "
+            "for γ (a range between the two bulk limits; see interphases.structures.slabs."
+            "gamma_range)", highlight=False, soft_wrap=True,
+        )
     if output is not None:
         write_slabs(records, output, fmt)
         console.print(f"wrote {len(records)} {fmt} files and slabs.json to {output}")
@@ -225,6 +285,13 @@ def candidates(
         "poscar", "--format", "-f", help="Structure file format: poscar, cif or extxyz."
     ),
     show: int = typer.Option(30, "--show", help="Rows of the table to print (all are written)."),
+    allow_polar: bool = typer.Option(
+        False,
+        "--allow-polar",
+        help="Also use polar (Tasker-3, dipolar) cuts as they are; by default they are replaced by "
+        "their non-polar reconstructions (Tasker-2 half plane, rock-salt (111) octopolar p(2x2), "
+        "which needs a larger cell), because the energies of polar slabs are not comparable.",
+    ),
 ) -> None:
     """Enumerate lattice-matched interfaces of FILM on SUBSTRATE, ranked by strain, area, atoms.
 
@@ -235,7 +302,7 @@ def candidates(
       interphases candidates Li Li2O --max-area 100 --max-strain 0.03 -o out/Li_Li2O
       interphases candidates Li beta-Li3PS4 --cell-model sandwich --gap 2.5 -o out/Li_LPS
     """
-    from interphases.structures import load_structure
+    from interphases.cli.checks import load_checked as load_structure
     from interphases.structures.interfaces import enumerate_candidates, write_candidates
 
     fmt = _check_format(fmt)
@@ -278,6 +345,7 @@ def candidates(
             registry_grid=grid,
             fixed_thickness=fixed_thickness,
             fixed_fraction=fixed_fraction,
+            allow_polar=allow_polar,
             substrate_name=substrate,
             film_name=film,
             progress=report,

@@ -42,6 +42,10 @@ def _engine(engine: str, model: str | None):
 
     if engine.lower() == "mlip":
         return get_engine("mlip", model=model or "chgnet")
+    if engine.lower() not in ("cp2k", "vasp"):
+        from interphases.errors import InterphasesError
+
+        raise InterphasesError(f"unknown engine {engine!r}: use mlip, cp2k or vasp")
     if model is not None:
         console.print(f"[yellow]note:[/] --model is ignored by the {engine} engine")
     return get_engine(engine)
@@ -51,6 +55,13 @@ def _quiet() -> None:
     """Silence pymatgen's charged-cell warning and jobflow's deprecation notice."""
     warnings.filterwarnings("ignore", message="Structure charge")
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
+
+
+def _progress(title: str, n_stages: int | None, resume_hint: str) -> Any:
+    """Stage / NEB-step progress (rich on a terminal, log lines otherwise); see interphases.progress."""
+    from interphases.progress import RunProgress
+
+    return RunProgress(title, n_stages, resume_hint=resume_hint)
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -180,8 +191,26 @@ def neb(
     if mechanism not in MECHANISMS:
         raise typer.BadParameter(f"--mechanism must be one of {', '.join(MECHANISMS)}")
     _quiet()
-    structure = load_structure(phase)
+    from interphases.cli import checks
+
+    checks.positive(min_image, "--min-image")
+    checks.positive(max_atoms, "--max-atoms", integer=True)
+    checks.positive(images, "--images", integer=True)
+    checks.positive(fmax, "--fmax")
+    checks.positive(max_steps, "--max-steps", integer=True)
+    checks.positive(max_hops, "--max-hops", integer=True)
+    checks.positive(cutoff, "--cutoff")
+    checks.output_dir(output, "--output")
+    structure = checks.load_checked(phase)
+    if ion is not None and mechanism == "vacancy" and ion not in {el.symbol for el in structure.composition.elements}:
+        from interphases.errors import InterphasesError
+
+        raise InterphasesError(
+            f"{structure.composition.reduced_formula} has no {ion}: a vacancy mechanism needs {ion} sites "
+            "(use --mechanism interstitial to insert it)"
+        )
     eng = _engine(engine, model)
+    checks.check_engine(eng, [structure], [phase])
     maker = MigrationBarrierMaker(
         engine=eng, ion=ion, charge=charge, mechanism=mechanism, cutoff=cutoff, min_image=min_image,
         max_atoms=max_atoms, n_images=images, fmax=fmax, max_steps=max_steps, max_hops=max_hops,
@@ -191,7 +220,8 @@ def neb(
     key = None if rerun else make_result_key(task="neb", structure=structure, maker=maker, engine=eng.provenance())
     formula = structure.composition.reduced_formula
     start = time.perf_counter()
-    with console.status(f"CI-NEB of {ion or 'the ion'} ({mechanism}) in {formula} with {eng.provenance().get('model', engine)}..."):
+    with _progress(f"CI-NEB of {ion or 'the ion'} ({mechanism}) in {formula} ({eng.provenance().get('model', engine)})", 2 if store else None,
+                   f"run `interphases neb {phase} ...` again with the same options"):
         def direct():
             doc = maker.compute(structure)
             return [doc, effective_barrier(doc)]
@@ -277,7 +307,19 @@ def neb_interface(
     from interphases.workflows.migration import InterfaceHopDocument, InterfaceHopMaker
 
     _quiet()
-    sub, fil = load_structure(substrate), load_structure(film)
+    from interphases.cli import checks
+
+    for value, option in ((max_area, "--max-area"), (thickness, "--thickness"), (min_image, "--min-image"),
+                          (fmax, "--fmax")):
+        checks.positive(value, option)
+    checks.positive(vacuum, "--vacuum", allow_zero=True)
+    for value, option in ((index, "--candidate"), (n_hops, "--hops"), (images, "--images"), (max_steps, "--max-steps")):
+        checks.positive(value, option, integer=True)
+    if from_side not in ("film", "substrate"):
+        raise InterphasesError(f"--from {from_side!r}: use film or substrate")
+    checks.output_dir(output, "--output")
+    sub, fil = checks.load_checked(substrate), checks.load_checked(film)
+    checks.check_engine(_engine(engine, model), [sub, fil], [substrate, film])
     with console.status("enumerating interface candidates..."):
         cands = enumerate_candidates(
             sub, fil,
@@ -298,7 +340,8 @@ def neb_interface(
     flow = maker.make(cand)
     key = make_result_key(task="neb-interface", candidate=cand.candidate_id, maker=maker, engine=eng.provenance())
     start = time.perf_counter()
-    with console.status(f"CI-NEB across {cand.substrate_formula} {cand.miller_pair} {cand.film_formula}..."):
+    with _progress(f"CI-NEB across {cand.substrate_formula} {cand.miller_pair} {cand.film_formula}", None,
+                   f"run `interphases neb-interface {substrate} {film} ...` again with the same options"):
         outputs, skipped = _run(flow, key, store, lambda: [maker.compute(cand)])
     elapsed = time.perf_counter() - start
     doc = next((o for o in outputs if isinstance(o, InterfaceHopDocument)), None)

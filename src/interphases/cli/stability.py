@@ -9,16 +9,28 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
 
-_ENTRIES_HELP = "JSON(.gz) file of pymatgen ComputedEntry objects (one functional / correction scheme). Omit to query the Materials Project (needs MP_API_KEY and the network)."
+_ENTRIES_HELP = "JSON(.gz) file of pymatgen ComputedEntry objects (one functional / correction scheme); repeat to merge several files into one hull. Omit to query the Materials Project (needs MP_API_KEY and the network)."
+_MIXED_HELP = "Allow entries of two Materials Project database generations (legacy mp-N and mp-N-GGA ids) on one hull, after checking that they agree."
 
 
-def _source(entries: Path | None, thermo_type: str, mp2020: bool):
+def _source(entries: list[Path] | None, thermo_type: str, mp2020: bool, allow_mixed: bool = False):
     from interphases.analysis.entries import EntrySource
 
-    if entries is None:
-        return EntrySource(kind="mp", thermo_type=thermo_type, apply_mp2020=mp2020)
-    return EntrySource(kind="file", path=str(entries), apply_mp2020=mp2020)
+    if not entries:
+        return EntrySource(kind="mp", thermo_type=thermo_type, apply_mp2020=mp2020, allow_mixed_databases=allow_mixed)
+    files = [str(p) for p in entries]
+    return EntrySource(kind="file", path=files[0], paths=files[1:] or None, apply_mp2020=mp2020,
+                       allow_mixed_databases=allow_mixed)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        if note.startswith("WARNING"):
+            err_console.print(f"[bold red]{note}[/]", highlight=False)
+        else:
+            console.print(f"[yellow]note:[/] {note}")
 
 
 def _parse_gaps(gaps: list[str] | None) -> dict[str, float]:
@@ -58,7 +70,8 @@ def register(app: typer.Typer) -> None:
         charge: int = typer.Option(
             None, "--charge", help="Ion charge z (default: Li/Na/K 1, Mg/Ca/Zn 2, Al 3)."
         ),
-        entries: Path = typer.Option(None, "--entries", "-e", help=_ENTRIES_HELP),
+        entries: list[Path] = typer.Option(None, "--entries", "-e", help=_ENTRIES_HELP),
+        allow_mixed_mp: bool = typer.Option(False, "--allow-mixed-mp", help=_MIXED_HELP),
         thermo_type: str = typer.Option(
             "GGA_GGA+U", "--thermo-type", help="Materials Project hull: GGA_GGA+U or R2SCAN."
         ),
@@ -88,12 +101,17 @@ def register(app: typer.Typer) -> None:
         profile); unstable phases are placed on the hull (Zhu 2015 / Richards 2016 convention).
         """
         from interphases.analysis.stability import couple_label, plot_uptake_profile
+        from interphases.cli import checks
         from interphases.workflows.stability import StabilityWindowMaker
+
+        checks.output_file(plot, "--plot")
+        checks.output_file(json_out, "--json")
+        checks.positive(gap_threshold, "--gap-threshold", allow_zero=True)
 
         maker = StabilityWindowMaker(
             working_ion=ion,
             charge=charge,
-            entry_source=_source(entries, thermo_type, mp2020),
+            entry_source=_source(entries, thermo_type, mp2020, allow_mixed_mp),
             band_gaps=_parse_gaps(gap),
             gap_threshold=gap_threshold,
         )
@@ -109,8 +127,7 @@ def register(app: typer.Typer) -> None:
             f"[bold]{w.formula}[/] vs {w.working_ion} (z = {w.ion_charge})   hull {w.chemsys}: {prov.n_entries} entries, {prov.entry_source}, {prov.thermo_type}, corrections {prov.correction_scheme}"
         )
         console.print(f"E_above_hull: {hull}   convention: {w.convention}")
-        for note in w.notes:
-            console.print(f"[yellow]note:[/] {note}")
+        _print_notes(list(dict.fromkeys([*prov.notes, *w.notes])) if hasattr(prov, "notes") else w.notes)
         console.print(
             f"[bold]window: {_v(w.reduction.voltage)} – {_v(w.oxidation.voltage)} V vs {couple}[/]"
         )
@@ -158,7 +175,8 @@ def register(app: typer.Typer) -> None:
     def react_cmd(
         reactant_1: str = typer.Argument(..., help="First phase, e.g. Li3PS4."),
         reactant_2: str = typer.Argument(..., help="Second phase, e.g. Li or LiCoO2."),
-        entries: Path = typer.Option(None, "--entries", "-e", help=_ENTRIES_HELP),
+        entries: list[Path] = typer.Option(None, "--entries", "-e", help=_ENTRIES_HELP),
+        allow_mixed_mp: bool = typer.Option(False, "--allow-mixed-mp", help=_MIXED_HELP),
         thermo_type: str = typer.Option(
             "GGA_GGA+U", "--thermo-type", help="Materials Project hull: GGA_GGA+U or R2SCAN."
         ),
@@ -185,10 +203,13 @@ def register(app: typer.Typer) -> None:
         Closed system, or open to --open-element at --voltage (mu = mu^0 - z e V); pymatgen
         InterfacialReactivity (Richards et al., Chem. Mater. 28, 266 (2016)).
         """
+        from interphases.cli import checks
         from interphases.workflows.stability import InterfaceReactionMaker
 
+        checks.output_file(json_out, "--json")
+
         maker = InterfaceReactionMaker(
-            entry_source=_source(entries, thermo_type, mp2020),
+            entry_source=_source(entries, thermo_type, mp2020, allow_mixed_mp),
             open_element=open_element,
             voltage=voltage,
             charge=charge,
@@ -208,7 +229,7 @@ def register(app: typer.Typer) -> None:
         table = Table(
             title="Reactions along the mixing line (x = atomic fraction of " + r.reactant_1 + ")"
         )
-        for col in ("#", "x", "E_rxn (eV/atom)", "E_rxn (kJ/mol)", "reaction"):
+        for col in ("#", "x", "E_rxn (eV/atom)", "E_rxn (kJ/mol atoms)", "reaction"):
             table.add_column(col, justify="left" if col == "reaction" else "right")
         for k in r.kinks:
             mark = " *" if k.index == r.most_negative.index else ""

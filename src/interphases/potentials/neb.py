@@ -231,7 +231,9 @@ def neb_batch(
         )
         for images in paths
     ]
-    run_lockstep(jobs, evaluator, fmax=fmax, max_steps=max_steps)
+    from interphases.progress import watch  # progress hook: a no-op unless the CLI shows progress
+
+    run_lockstep(jobs, watch(evaluator, jobs, fmax, "neb", max_steps), fmax=fmax, max_steps=max_steps)
     return [job.outcome() for job in jobs]
 
 

@@ -146,7 +146,9 @@ def relax_batch(
     modes = _cell_modes(cell, len(atoms_list))
     kwargs = dict(optimizer_kwargs or {})
     jobs = [_RelaxJob(atoms, mode, optimizer, kwargs) for atoms, mode in zip(atoms_list, modes, strict=True)]
-    run_lockstep(jobs, evaluator, fmax=fmax, max_steps=max_steps)
+    from interphases.progress import watch  # progress hook: a no-op unless the CLI shows progress
+
+    run_lockstep(jobs, watch(evaluator, jobs, fmax, "relax", max_steps), fmax=fmax, max_steps=max_steps)
     return [job.outcome() for job in jobs]
 
 
