@@ -47,6 +47,7 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
         (["--max-steps", "0"], "--max-steps"),
         (["--gaps", "2.0,-1"], "--gaps must be"),
         (["--engine", "gaussian"], "unknown engine"),
+        (["--scan", "bayes"], "--scan must be"),
     ],
 )
 def test_screen_rejects_nonsense_numbers_before_work(args, needle, capsys, monkeypatch):
@@ -120,3 +121,17 @@ def test_window_plot_into_missing_folder(shared_data, tmp_path, capsys, monkeypa
 def test_query_unknown_kind_on_an_empty_database(capsys, monkeypatch):
     code, _, err = run_main(["query", "no_such_kind"], capsys, monkeypatch)
     assert_one_line_error(code, err, "no_such_kind")
+
+
+def test_screen_maker_carries_scan_and_polar_choice():
+    """What the user sets on the command line is what the screening Maker runs."""
+    from interphases.cli.energetics import screening_maker
+    from interphases.workflows.engines import get_engine
+
+    engine = get_engine("mlip", model="emt")
+    default = screening_maker(engine)
+    assert default.adhesion.scan == "reduced"
+    assert "allow_polar" not in default.enumeration
+    chosen = screening_maker(engine, scan="grid", allow_polar=True)
+    assert chosen.adhesion.scan == "grid"
+    assert chosen.enumeration["allow_polar"] is True

@@ -115,8 +115,16 @@ def screening_maker(
     relax_bulks: bool = True,
     refine_engine: Any = None,
     refine_top: int = 1,
+    scan: str = "reduced",
+    allow_polar: bool = False,
 ) -> Any:
-    """The screening Maker the CLI and the demo run."""
+    """The screening Maker the CLI and the demo run.
+
+    ``scan="reduced"``: coarse-to-fine registry x gap scan (each registry descends along the
+    gap; the same minima as the full grid where the energy has one minimum along the gap,
+    see ``benchmarks/bench_screening.py``); ``"grid"``: every point.
+    ``allow_polar``: also build raw polar (Tasker 3) slabs, whose energies are not comparable.
+    """
     from interphases.workflows.energetics import DEFAULT_GAPS, AdhesionMaker
     from interphases.workflows.screening import InterfaceScreeningMaker
 
@@ -126,9 +134,10 @@ def screening_maker(
         enumeration={
             "max_index": max_index, "max_area": max_area, "max_strain": max_strain, "max_atoms": max_atoms,
             "substrate_thickness": substrate_thickness, "film_thickness": film_thickness, "vacuum": vacuum,
+            **({"allow_polar": True} if allow_polar else {}),
         },
         max_candidates=max_candidates,
-        adhesion=AdhesionMaker(gaps=tuple(gaps or DEFAULT_GAPS), max_registries=max_registries),
+        adhesion=AdhesionMaker(gaps=tuple(gaps or DEFAULT_GAPS), max_registries=max_registries, scan=scan),
         interfacial_energy=interfacial_energy,
         refine_engine=refine_engine,
         refine_top=refine_top,
@@ -253,6 +262,8 @@ def register(app: typer.Typer) -> None:
         no_interfacial: bool = typer.Option(False, "--no-interfacial", help="Skip σ, E_f, E_el (W_ad only, about half the work)."),
         refine: str = typer.Option(None, "--refine", help="Refine the best candidates with this engine (cp2k, vasp)."),
         refine_top: int = typer.Option(1, "--refine-top", help="Candidates refined."),
+        scan: str = typer.Option("reduced", "--scan", help="Registry x gap scan: 'reduced' (coarse-to-fine, fewer points) or 'grid' (every point)."),
+        allow_polar: bool = typer.Option(False, "--allow-polar", help="Also build raw polar (Tasker 3) slabs; their energies are not comparable."),
         rerun: bool = typer.Option(False, "--rerun", help="Compute again even if the database has this screening."),
         output: Path = typer.Option(None, "--output", "-o", help="Write screening.json into this folder."),
     ) -> None:
@@ -282,6 +293,8 @@ def register(app: typer.Typer) -> None:
         checks.positive(fmax, "--fmax")
         checks.positive(max_steps, "--max-steps", integer=True)
         checks.positive(refine_top, "--refine-top", integer=True)
+        if scan not in ("reduced", "grid"):
+            raise InterphasesError(f"--scan must be 'reduced' or 'grid' (got {scan!r})")
         gap_values = parse_floats(gaps, "--gaps")
         for g in gap_values or ():
             checks.positive(g, "--gaps")
@@ -297,7 +310,7 @@ def register(app: typer.Typer) -> None:
             substrate_thickness=thickness, film_thickness=thickness, vacuum=vacuum, max_candidates=max_candidates,
             gaps=gap_values, max_registries=registries, fmax=fmax, max_steps=max_steps,
             interfacial_energy=not no_interfacial, refine_engine=refine_eng,
-            refine_top=refine_top,
+            refine_top=refine_top, scan=scan, allow_polar=allow_polar,
         )
         _check_enumeration(maker, bulks)
         doc, stored, seconds = _screen_with_progress(maker, substrate, film, eng, rerun=rerun)
