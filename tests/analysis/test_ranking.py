@@ -152,3 +152,30 @@ def test_report_includes_neb_profiles_from_stored_jobs(tmp_path):
     neb = sorted((tmp_path / "r" / "plots").glob("neb_*.png"))
     assert neb and f"plots/{neb[0].name}" in text
     assert "nan" not in text.split("## migration_barrier")[1]
+
+
+def test_query_table_shows_label_with_id_and_flags(capsys, monkeypatch):
+    """The CLI table prints each row's shared label, its id in brackets (an id starting with a
+    letter must not be eaten as rich markup) and the flags that put it below the sound rows."""
+    import sys
+
+    from interphases.cli import main
+    from interphases.database import open_database, save_rows
+
+    base = {"formulas": ["Li", "LiF"], "miller": [[1, 1, 0], [1, 1, 0]], "engine": "mlip", "model": "emt",
+            "terminations": "Li|LiF", "units": "J/m^2", "converged": True}
+    rows = [
+        {"kind": "work_of_adhesion", "value": 0.3, "candidate_id": "eb08206af61b", "polar": False, **base},
+        {"kind": "work_of_adhesion", "value": 4.4, "candidate_id": "ab12cd34ef56", "polar": True, **base},
+    ]
+    save_rows(rows, database=open_database())
+    monkeypatch.setattr(sys, "argv", ["interphases", "-q", "query", "work_of_adhesion"])
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code
+    out = capsys.readouterr().out
+    assert "Li(110) | LiF(110), Li|LiF [eb08206a]" in out
+    sound, polar = out.index("[eb08206a]"), out.index("[ab12cd34]")
+    assert sound < polar  # the sound 0.3 J/m² row above the polar 4.4 J/m² one
+    assert "polar" in out.splitlines()[[i for i, line in enumerate(out.splitlines()) if "[ab12cd34]" in line][0]]

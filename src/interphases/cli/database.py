@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(soft_wrap=True)  # messages on one line (scripts grep them)
@@ -78,7 +79,8 @@ def _print_frame(df, fmt: OutputFormat, columns: list[str] | None, title: str) -
                 col, justify="right" if col == "value" else "left", no_wrap=numeric, overflow="fold"
             )
         for _, row in df.iterrows():
-            table.add_row(*(_cell(row[c]) if c != "job_uuid" else _cell(row[c])[:8] for c in shown))
+            # escape: ids in labels such as "[eb08206a]" are rich markup otherwise (and vanish)
+            table.add_row(*(escape(_cell(row[c]) if c != "job_uuid" else _cell(row[c])[:8]) for c in shown))
         table_console().print(table)  # no wrapping when piped
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 #: the demo's pairs: (substrate, film, interface area limit Å^2, candidates computed)
 DEMO_PAIRS = (("Li", "LiF", 40.0, 3), ("Li", "Li2O", 70.0, 3))
@@ -95,7 +96,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for i, (_, r) in enumerate(best.iterrows(), start=1):
             flags = r.get("flags")
-            table.add_row(str(i), str(r.get("label")), f"{r['value']:.3f}", flags if isinstance(flags, str) else "")
+            table.add_row(str(i), escape(str(r.get("label"))), f"{r['value']:.3f}", flags if isinstance(flags, str) else "")
         console.print(table)
         # ranking.json: both pairs in the one ranking (rank = overall, pair_rank = within its pair)
         ranking = [r | {"pair_rank": r["rank"]} for r in ranking]
@@ -111,7 +112,7 @@ def register(app: typer.Typer) -> None:
 
 def _explain_selection(console, doc, n: int, max_area: float) -> None:
     """Which candidates the screening computed, and why the others were left out."""
-    computed = ", ".join(r.label or r.candidate_id for r in doc.ranking)
+    computed = escape(", ".join(r.label or r.candidate_id for r in doc.ranking))
     left = doc.n_enumerated - len(doc.ranking)
     lines = [
         f"computed: {computed}.",
@@ -123,6 +124,6 @@ def _explain_selection(console, doc, n: int, max_area: float) -> None:
         f"rock-salt (111) octopolar p(2x2)); one that needs a cell larger than {max_area:g} Å² "
         "does not appear.",
     ]
-    flagged = [f"{r.label}: {', '.join(r.flags)}" for r in doc.ranking if r.flags]
+    flagged = [escape(f"{r.label}: {', '.join(r.flags)}") for r in doc.ranking if r.flags]
     lines.append("flagged (ranked after the sound rows): " + "; ".join(flagged) if flagged else "no row is flagged.")
     console.print("\n".join(lines) + "\n", highlight=False, soft_wrap=True)

@@ -60,8 +60,14 @@ def columns_for(df: Any, base: tuple[str, ...]) -> list[str]:
         for col in KIND_COLUMNS.get(str(kind), ()):
             if col in df.columns and col not in cols and col not in extra and df[col].notna().any():
                 extra.append(col)
+    # ranked interface rows (query of W_ad, sigma, ...): the shared label and the ranking flags
+    if "label" in df.columns and "label" not in cols and "label" not in extra and df["label"].notna().any():
+        extra.insert(0, "label")
     at = cols.index("value") if "value" in cols else len(cols)
-    return cols[:at] + extra + cols[at:]
+    out = cols[:at] + extra + cols[at:]
+    if "flags" in df.columns and "flags" not in out and df["flags"].map(lambda f: not is_blank(f) and bool(f)).any():
+        out.insert(out.index("value") + 1 if "value" in out else len(out), "flags")
+    return out
 
 
 def unknown_kind_message(kind: str, known: list[str]) -> str | None:
