@@ -16,7 +16,8 @@ inputs, and the script prints ratios (wall time and CPU time) and agreement:
    ``interphases.structures.interfaces.enumerate_candidates``: Li | LiF, completed with
    Li | Li2O; Li, LiF and Li2O slabs if the enumerator is not usable), bottom layers
    frozen, FIRE, fmax 0.05, fixed cell:
-     * batched FIRE (``relax_batch``) vs sequential ASE FIRE with ``CHGNetCalculator``
+     * batched FIRE (``relax_batch``) vs atomate2's own ``ForceFieldRelaxMaker`` (one
+       jobflow job per structure), vs sequential ASE FIRE with ``CHGNetCalculator``
        (what CHGNet's StructOptimizer / atomate2 do), and sequential ASE FIRE with the
        lean calculator (``Model.fast_calculator()``) to separate "compute only what is
        needed" from "lock-step batching".
@@ -226,6 +227,24 @@ def bench_neb(model, args) -> dict:
     }
 
 
+def atomate2_relax(structures, fmax: float, max_steps: int) -> list[float]:
+    """Final energies of atomate2's own ``ForceFieldRelaxMaker`` (CHGNet, FIRE, fixed cell),
+    each structure one jobflow job run with ``run_locally`` into a memory store, as a user
+    of atomate2 runs it (its calculator loads the model in every job: part of its cost)."""
+    from atomate2.forcefields.jobs import ForceFieldRelaxMaker
+    from jobflow import JobStore, run_locally
+    from maggma.stores import MemoryStore
+
+    maker = ForceFieldRelaxMaker(force_field_name="CHGNet", relax_cell=False, steps=max_steps,
+                                 relax_kwargs={"fmax": fmax}, optimizer_kwargs={"optimizer": "FIRE"})
+    energies = []
+    for structure in structures:
+        job = maker.make(structure)
+        responses = run_locally(job, store=JobStore(MemoryStore()), log=False, ensure_success=True)
+        energies.append(float(responses[job.uuid][1].output.output.energy))
+    return energies
+
+
 def bench_relax(model, args) -> dict:
     from interphases.potentials import relax_batch, relax_sequential_ase, structure_to_atoms
     from interphases.potentials.relax import cell_target
@@ -266,11 +285,21 @@ def bench_relax(model, args) -> dict:
                 lean_out.append(atoms.get_potential_energy())
         times["ase_lean"].append(t.result)
         print(f"  [{rep}] ASE FIRE (lean calculator): {t.result.wall:.1f} s wall / {t.result.cpu:.1f} s cpu")
+        if not args.skip_atomate2 and args.model == "chgnet":
+            with timer() as t:
+                a2_energies = atomate2_relax(structures, args.fmax, args.relax_max_steps)
+            times.setdefault("atomate2", []).append(t.result)
+            print(f"  [{rep}] atomate2 ForceFieldRelaxMaker (CHGNet, FIRE, run_locally, one job per structure): "
+                  f"{t.result.wall:.1f} s wall / {t.result.cpu:.1f} s cpu")
     de = [abs(b.energy - s.energy) / n for b, s, n in zip(batched, sequential, n_atoms, strict=True)]
     conv = [(b.converged, s.converged) for b, s in zip(batched, sequential, strict=True)]
     print(f"  final energies: max |E_batched - E_ASE| = {1000 * max(de):.3f} meV/atom (target < 2); converged {conv}")
     print(f"  throughput vs sequential ASE FIRE + CHGNetCalculator: {ratio_text(times['ase'], times['batched'])}")
     print(f"  throughput vs sequential ASE FIRE + lean calculator:  {ratio_text(times['ase_lean'], times['batched'])}")
+    if times.get("atomate2"):
+        de_a2 = [abs(b.energy - e) / n for b, e, n in zip(batched, a2_energies, n_atoms, strict=True)]
+        print(f"  throughput vs atomate2 ForceFieldRelaxMaker:          {ratio_text(times['atomate2'], times['batched'])}"
+              f" (final energies within {1000 * max(de_a2):.3f} meV/atom)")
     print(f"  fraction of batched wall time in model forward+backward: "
           f"{', '.join(f'{100 * f:.1f} %' for f in fractions)} (with graph building: "
           f"{', '.join(f'{100 * f:.1f} %' for f in fractions_inputs)})")
@@ -281,6 +310,7 @@ def bench_relax(model, args) -> dict:
         "wall_batched": [t.wall for t in times["batched"]],
         "wall_ase": [t.wall for t in times["ase"]],
         "wall_ase_lean": [t.wall for t in times["ase_lean"]],
+        "wall_atomate2": [t.wall for t in times.get("atomate2", [])],
         "cpu_batched": [t.cpu for t in times["batched"]],
         "cpu_ase": [t.cpu for t in times["ase"]],
         "model_fraction": fractions,
@@ -302,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", action="store_true", help="also run ASE NEB with one shared calculator (slow)")
     parser.add_argument("--skip-neb", action="store_true")
     parser.add_argument("--skip-relax", action="store_true")
+    parser.add_argument("--skip-atomate2", action="store_true", help="skip atomate2's ForceFieldRelaxMaker baseline")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
     if args.repeat is None:

@@ -202,3 +202,26 @@ def test_cli_user_errors_are_one_line(monkeypatch, capsys, li_p_o_file):
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_report_draws_stored_windows(li_p_o_file, li_p_o_entries, tmp_path):
+    """`report` draws one window chart from the stored rows: Li3PO4's span equals the window
+    of the plain hull computation; P2O5 (no Li to extract) has no oxidation limit."""
+    from interphases.database import open_database, save_rows, write_report
+    from interphases.database.report import window_spans
+    from interphases.database.query import query
+
+    source = EntrySource(kind="file", path=str(li_p_o_file))
+    rows = []
+    for formula in ("Li3PO4", "P2O5"):
+        rows += StabilityWindowMaker(entry_source=source).compute(formula).summary_rows()
+    db = open_database()
+    save_rows(rows, database=db)
+    spans = {s["formula"]: s for s in window_spans(query(None, sort=None, database=db))}
+    ref = stability_window(li_p_o_entries, "Li3PO4", "Li")
+    assert spans["Li3PO4"]["low"] == pytest.approx(ref.reduction.voltage)
+    assert spans["Li3PO4"]["high"] == pytest.approx(ref.oxidation.voltage)
+    assert spans["P2O5"]["high"] is None
+    md = write_report(tmp_path / "r", database=db).read_text()
+    assert "plots/windows_V_vs_Li_Li_.png" in md
+    assert (tmp_path / "r" / "plots" / "windows_V_vs_Li_Li_.png").stat().st_size > 1000

@@ -136,6 +136,57 @@ def _neb_profile_plots(db: Any, rows: pd.DataFrame, out: Path, max_jobs: int = 1
     return written
 
 
+def window_spans(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Electrochemical windows from the ``reduction_limit`` / ``oxidation_limit`` rows: one
+    ``{formula, units, low, high}`` per phase and reference couple (``high`` None when the
+    phase has no oxidation limit); the latest row of each kind wins."""
+    spans: dict[tuple[str, str], dict[str, Any]] = {}
+    for _, row in rows.iterrows():
+        kind = row.get("kind")
+        if kind not in ("reduction_limit", "oxidation_limit"):
+            continue
+        formulas = row.get("formulas")
+        formula = formulas[0] if isinstance(formulas, list | tuple) and formulas else row.get("phases_key")
+        units = str(row.get("units") or "V")
+        span = spans.setdefault((str(formula), units), {"formula": str(formula), "units": units, "low": None, "high": None})
+        span["low" if kind == "reduction_limit" else "high"] = float(row["value"])
+    return [s for s in spans.values() if s["low"] is not None]
+
+
+def window_plot(rows: pd.DataFrame, out: Path) -> list[str]:
+    """One chart of the stored electrochemical windows per reference couple (floating bars
+    from the reduction to the oxidation limit; an arrow where there is no oxidation limit);
+    file names relative to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[str] = []
+    spans = window_spans(rows)
+    for units in dict.fromkeys(s["units"] for s in spans):
+        group = sorted((s for s in spans if s["units"] == units), key=lambda s: s["low"])
+        top = max([s["high"] for s in group if s["high"] is not None] + [s["low"] for s in group]) + 1.0
+        fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(group)))
+        for i, s in enumerate(group):
+            high = s["high"] if s["high"] is not None else top
+            ax.barh(i, high - s["low"], left=s["low"], color="tab:blue" if s["high"] is not None else "tab:cyan")
+            if s["high"] is None:
+                ax.annotate("no oxidation limit", (top, i), xytext=(-4, 0), textcoords="offset points",
+                            ha="right", va="center", fontsize=7)
+        ax.set_yticks(range(len(group)), [s["formula"] for s in group])
+        ax.set_xlabel(units)
+        ax.set_title(f"electrochemical windows ({units})", fontsize=10)
+        fig.tight_layout()
+        slug = "".join(c if c.isalnum() else "_" for c in units)
+        (out / "plots").mkdir(exist_ok=True)
+        path = out / "plots" / f"windows_{slug}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path.relative_to(out).as_posix())
+    return written
+
+
 def found_plots(root: Path | None = None) -> list[Path]:
     """Images the workflows saved under ``<project>/plots`` and ``<project>/campaigns/*/plots``."""
     root = root or project_dir()
@@ -201,6 +252,8 @@ def write_report(
     images = []
     if "migration_barrier" in wanted:
         images += _neb_profile_plots(db, everything[everything["kind"] == "migration_barrier"], out)
+    if "reduction_limit" in wanted:
+        images += window_plot(everything, out)
     for src in found_plots():
         dest = out / "plots" / src.name
         dest.parent.mkdir(exist_ok=True)
