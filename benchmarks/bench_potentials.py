@@ -10,6 +10,7 @@ inputs, and the script prints ratios (wall time and CPU time) and agreement:
        energies + forces only);
      * ASE path as atomate2 runs it: ``ase.mep.NEB(method="improvedtangent", climb=True)``
        with one ``CHGNetCalculator`` per image, ``FIRE.run``;
+     * atomate2's own ``ForceFieldNebFromImagesMaker`` (one jobflow job);
      * with ``--shared``: ASE with one shared calculator (matcalc's way; slow).
    Target: same barrier within 0.01 eV, >= 2x faster.
 2. Relaxation of 8 structures (interface candidates from
@@ -201,6 +202,13 @@ def bench_neb(model, args) -> dict:
             f"  [{rep}] ASE per-image: barrier {ref.barrier_forward:.4f} eV, {ref.n_steps} steps, "
             f"{t.result.wall:.1f} s wall / {t.result.cpu:.1f} s cpu, converged={ref.converged}"
         )
+        if not args.skip_atomate2 and args.model == "chgnet":
+            with timer() as t:
+                a2 = atomate2_neb(path, args.fmax, args.neb_max_steps)
+            runs.setdefault("atomate2", []).append(a2)
+            times.setdefault("atomate2", []).append(t.result)
+            print(f"  [{rep}] atomate2 ForceFieldNebFromImagesMaker: barrier {a2.forward_barrier:.4f} eV, "
+                  f"{t.result.wall:.1f} s wall / {t.result.cpu:.1f} s cpu")
         if args.shared:
             with timer() as t:
                 (shr,) = neb_sequential_ase([[im.copy() for im in path]], model, shared_calculator=True, **kw)
@@ -212,6 +220,9 @@ def bench_neb(model, args) -> dict:
           f"(|diff| {abs(b.barrier_forward - r.barrier_forward) * 1000:.1f} meV; target < 10 meV)")
     print(f"  energies along the path (eV, rel.): {np.round(np.array(b.energies) - b.energies[0], 3).tolist()}")
     print(f"  speed-up vs ASE per-image calculators: {ratio_text(times['ase_per_image'], times['batched'])}")
+    if times.get("atomate2"):
+        print(f"  speed-up vs atomate2 ForceFieldNebFromImagesMaker: {ratio_text(times['atomate2'], times['batched'])}"
+              f" (barrier {runs['atomate2'][0].forward_barrier:.4f} eV)")
     if args.shared:
         print(f"  speed-up vs ASE shared calculator:     {ratio_text(times['ase_shared'], times['batched'])}")
     return {
@@ -227,6 +238,23 @@ def bench_neb(model, args) -> dict:
     }
 
 
+def atomate2_neb(path, fmax: float, max_steps: int):
+    """atomate2's own ``ForceFieldNebFromImagesMaker`` (CHGNet, its ASE NEB: improved tangent,
+    climbing image, FIRE) on the same images, one jobflow job; returns emmet's ``NebResult``."""
+    from atomate2.forcefields.neb import ForceFieldNebFromImagesMaker
+    from jobflow import JobStore, run_locally
+    from maggma.stores import MemoryStore
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    maker = ForceFieldNebFromImagesMaker(
+        force_field_name="CHGNet", steps=max_steps, relax_kwargs={"fmax": fmax},
+        neb_kwargs={"k": 0.1, "climb": True, "method": "improvedtangent"},
+    )
+    job = maker.make([AseAtomsAdaptor.get_structure(im) for im in path])
+    responses = run_locally(job, store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}), log=False, ensure_success=True)
+    return responses[job.uuid][1].output
+
+
 def atomate2_relax(structures, fmax: float, max_steps: int) -> list[float]:
     """Final energies of atomate2's own ``ForceFieldRelaxMaker`` (CHGNet, FIRE, fixed cell),
     each structure one jobflow job run with ``run_locally`` into a memory store, as a user
@@ -240,7 +268,7 @@ def atomate2_relax(structures, fmax: float, max_steps: int) -> list[float]:
     energies = []
     for structure in structures:
         job = maker.make(structure)
-        responses = run_locally(job, store=JobStore(MemoryStore()), log=False, ensure_success=True)
+        responses = run_locally(job, store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}), log=False, ensure_success=True)
         energies.append(float(responses[job.uuid][1].output.output.energy))
     return energies
 
@@ -332,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", action="store_true", help="also run ASE NEB with one shared calculator (slow)")
     parser.add_argument("--skip-neb", action="store_true")
     parser.add_argument("--skip-relax", action="store_true")
-    parser.add_argument("--skip-atomate2", action="store_true", help="skip atomate2's ForceFieldRelaxMaker baseline")
+    parser.add_argument("--skip-atomate2", action="store_true", help="skip atomate2's ForceFieldRelaxMaker / ForceFieldNebFromImagesMaker baselines")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
     if args.repeat is None:
