@@ -102,8 +102,24 @@ class LockstepJob(ABC):
         self.n_steps += 1
 
 
-def run_lockstep(jobs: Sequence[LockstepJob], evaluator: Evaluator, *, fmax: float, max_steps: int) -> None:
-    """Drive ``jobs`` to convergence (or ``max_steps``) with one evaluate() per step."""
+def per_item(value: float | Sequence[float], n: int, name: str = "value") -> list[float]:
+    """``value`` for each of ``n`` items: a number for all, or a sequence of ``n`` numbers."""
+    if isinstance(value, (int, float)):
+        return [float(value)] * n
+    values = [float(v) for v in value]
+    if len(values) != n:
+        raise ValueError(f"{name}: {len(values)} values for {n} structures")
+    return values
+
+
+def run_lockstep(jobs: Sequence[LockstepJob], evaluator: Evaluator, *, fmax: float | Sequence[float],
+                 max_steps: int) -> None:
+    """Drive ``jobs`` to convergence (or ``max_steps``) with one evaluate() per step.
+
+    ``fmax`` is one threshold for all jobs or one per job: jobs with different thresholds
+    share the same evaluate() calls (fewer, fuller calls than one loop per threshold)."""
+    thresholds = per_item(fmax, len(jobs), "fmax")
+    target = {id(job): f for job, f in zip(jobs, thresholds, strict=True)}
     active = [job for job in jobs if not job.finished]
     while active:
         requests: list[tuple[LockstepJob, int]] = []
@@ -128,7 +144,7 @@ def run_lockstep(jobs: Sequence[LockstepJob], evaluator: Evaluator, *, fmax: flo
                 job.finished = True
                 continue
             job.receive(chunk)  # type: ignore[arg-type]
-            if job.check_converged(fmax):
+            if job.check_converged(target[id(job)]):
                 job.converged = True
                 job.finished = True
             elif job.n_steps >= max_steps:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from interphases.errors import InterphasesError
-from interphases.potentials.lockstep import LockstepJob, attach_results, make_optimizer, run_lockstep
+from interphases.potentials.lockstep import LockstepJob, attach_results, make_optimizer, per_item, run_lockstep
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -127,7 +127,7 @@ def relax_batch(
     evaluator: Evaluator,
     *,
     cell: CellMode | Sequence[CellMode] = "fixed",
-    fmax: float = 0.05,
+    fmax: float | Sequence[float] = 0.05,
     max_steps: int = 300,
     optimizer: str = "FIRE",
     optimizer_kwargs: dict[str, Any] | None = None,
@@ -138,7 +138,7 @@ def relax_batch(
         atoms_list: structures with their frozen atoms as ASE constraints.
         evaluator: see :mod:`interphases.potentials.evaluate` (``model.evaluator()``).
         cell: ``"fixed"``, ``"full"`` or ``"z"``, for all or one per structure.
-        fmax: eV/Å, per-structure convergence threshold (ASE meaning).
+        fmax: eV/Å, convergence threshold (ASE meaning), for all or one per structure.
         max_steps: optimiser steps at most; beyond, ``converged=False``.
         optimizer: ``"FIRE"`` (default), ``"BFGS"``, ``"LBFGS"`` or ``"MDMin"``.
         optimizer_kwargs: passed to the ASE optimiser (``maxstep``, ``dt``, ...).
@@ -148,7 +148,9 @@ def relax_batch(
     jobs = [_RelaxJob(atoms, mode, optimizer, kwargs) for atoms, mode in zip(atoms_list, modes, strict=True)]
     from interphases.progress import watch  # progress hook: a no-op unless the CLI shows progress
 
-    run_lockstep(jobs, watch(evaluator, jobs, fmax, "relax", max_steps), fmax=fmax, max_steps=max_steps)
+    thresholds = per_item(fmax, len(jobs), "fmax")
+    run_lockstep(jobs, watch(evaluator, jobs, min(thresholds, default=0.0), "relax", max_steps), fmax=thresholds,
+                 max_steps=max_steps)
     return [job.outcome() for job in jobs]
 
 
@@ -157,7 +159,7 @@ def relax_sequential_ase(
     model: Model,
     *,
     cell: CellMode | Sequence[CellMode] = "fixed",
-    fmax: float = 0.05,
+    fmax: float | Sequence[float] = 0.05,
     max_steps: int = 300,
     optimizer: str = "FIRE",
     optimizer_kwargs: dict[str, Any] | None = None,
@@ -167,7 +169,7 @@ def relax_sequential_ase(
     modes = _cell_modes(cell, len(atoms_list))
     kwargs = dict(optimizer_kwargs or {})
     outcomes = []
-    for atoms, mode in zip(atoms_list, modes, strict=True):
+    for atoms, mode, threshold in zip(atoms_list, modes, per_item(fmax, len(atoms_list), "fmax"), strict=True):
         atoms.calc = model.calculator()
         target = cell_target(atoms, mode)
         opt = make_optimizer(optimizer, target, **kwargs)
@@ -175,7 +177,7 @@ def relax_sequential_ase(
         opt.attach(lambda a=atoms: energies.append(float(a.get_potential_energy())))
         error = None
         try:
-            converged = bool(opt.run(fmax=fmax, steps=max_steps))
+            converged = bool(opt.run(fmax=threshold, steps=max_steps))
         except Exception as exc:  # noqa: BLE001 - report, do not lose the other structures
             converged, error = False, f"{type(exc).__name__}: {exc}"
         forces = stress = None

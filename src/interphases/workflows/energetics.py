@@ -115,11 +115,12 @@ def relax_with(
     cells: Sequence[str],
     labels: Sequence[str],
     *,
-    fmax: float,
+    fmax: float | Sequence[float],
     max_steps: int,
 ) -> list[CalcResult]:
-    """Relax ``structures`` with one cell mode each, in as few engine calls as possible
-    (:meth:`Engine.relax_cells`: one call for engines that take a mode per structure)."""
+    """Relax ``structures`` with one cell mode (and ``fmax``, one for all or one each) per
+    structure, in as few engine calls as possible (:meth:`Engine.relax_cells`: one call for
+    engines that take a mode and threshold per structure)."""
     return engine.relax_cells(list(structures), list(cells), fmax=fmax, max_steps=max_steps, labels=list(labels))
 
 
@@ -1323,20 +1324,17 @@ def compute_interface_energies(
         cells += ["z", "z", "z"]
         labels += [f"{c.candidate_id}-substrate-strained", f"{c.candidate_id}-film-strained", f"{c.candidate_id}-sandwich"]
         layout.append((c, adh, sandwich, start))
-    # bulk cells to the tighter bulk threshold, sandwiches to fmax (two engine calls)
-    is_bulk = [not lab.endswith("-sandwich") for lab in labels]
-    results: list[CalcResult | None] = [None] * len(structures)
-    for tight in (True, False):
-        idx = [i for i, b in enumerate(is_bulk) if b == tight]
-        out = _dedup_run(
-            [structures[i] for i in idx], [labels[i] for i in idx],
-            lambda st, lab, cl, tight=tight: relax_with(
-                eng, st, cl, lab, fmax=bulk_fmax(fmax) if tight else fmax, max_steps=max_steps
-            ),
-            cells=[cells[i] for i in idx], enabled=deduplicate,
-        )
-        for i, r in zip(idx, out, strict=True):
-            results[i] = r
+    # bulk cells to the tighter bulk threshold, sandwiches to fmax, all in one engine call (an
+    # engine that takes one threshold per call splits it): the sandwiches' steps share the
+    # model calls of the bulks' instead of running after them
+    def threshold(label: str) -> float:
+        return fmax if label.endswith("-sandwich") else bulk_fmax(fmax)
+
+    results = _dedup_run(
+        structures, labels,
+        lambda st, lab, cl: relax_with(eng, st, cl, lab, fmax=[threshold(x) for x in lab], max_steps=max_steps),
+        cells=cells, enabled=deduplicate,
+    )
     free_results = {k: results[n] for n, k in enumerate(unique)}
     prov = _provenance(eng)
     docs = []

@@ -93,7 +93,7 @@ class Calculation(BaseModel):
         if self.kind == "static":
             return ("static", self.forces)
         if self.kind == "relax":
-            return ("relax", self.fmax, self.max_steps)
+            return ("relax", self.max_steps)  # thresholds may differ within one call (relax_cells)
         return ("neb", self.climb, self.fmax, self.max_steps, self.spring_constant,
                 tuple(sorted((k, str(v)) for k, v in self.options.items())))
 
@@ -147,7 +147,7 @@ class Engine(MSONable, ABC):
                 out = self.static([calcs[i].structure for i in idx], labels=labels, **extra)
             elif first.kind == "relax":
                 out = self.relax_cells([calcs[i].structure for i in idx], [calcs[i].cell for i in idx],
-                                       fmax=first.fmax, max_steps=first.max_steps, labels=labels)
+                                       fmax=[calcs[i].fmax for i in idx], max_steps=first.max_steps, labels=labels)
             else:
                 out = self.neb([calcs[i].images for i in idx], climb=first.climb, fmax=first.fmax,
                                max_steps=first.max_steps, spring_constant=first.spring_constant, labels=labels,
@@ -159,18 +159,24 @@ class Engine(MSONable, ABC):
     #: True when :meth:`relax` takes one cell mode per structure in one call
     per_structure_cells: bool = False
 
-    def relax_cells(self, structures: Sequence[Structure], cells: Sequence[CellRelax], *, fmax: float = 0.05,
-                    max_steps: int = 300, labels: Sequence[str] | None = None) -> list[CalcResult]:
-        """Relax ``structures`` with one cell mode each. Default: one :meth:`relax` call per
-        mode (order kept); engines that take a mode per structure in one call override it."""
+    def relax_cells(self, structures: Sequence[Structure], cells: Sequence[CellRelax], *,
+                    fmax: float | Sequence[float] = 0.05, max_steps: int = 300,
+                    labels: Sequence[str] | None = None) -> list[CalcResult]:
+        """Relax ``structures`` with one cell mode and one ``fmax`` each (``fmax`` may be one
+        number for all). Default: one :meth:`relax` call per (mode, fmax) (order kept);
+        engines that take a mode and threshold per structure in one call
+        (``per_structure_cells``) get them all at once."""
+        from interphases.potentials.lockstep import per_item
+
         structures, cells = list(structures), list(cells)
         labels = list(labels) if labels is not None else [None] * len(structures)
         if self.per_structure_cells:
             return self.relax(structures, cell=cells, fmax=fmax, max_steps=max_steps, labels=labels)
+        thresholds = per_item(fmax, len(structures), "fmax")
         results: list[Any] = [None] * len(structures)
-        for mode in dict.fromkeys(cells):
-            idx = [i for i, c in enumerate(cells) if c == mode]
-            out = self.relax([structures[i] for i in idx], cell=mode, fmax=fmax, max_steps=max_steps,
+        for mode, threshold in dict.fromkeys(zip(cells, thresholds, strict=True)):
+            idx = [i for i, (c, f) in enumerate(zip(cells, thresholds, strict=True)) if c == mode and f == threshold]
+            out = self.relax([structures[i] for i in idx], cell=mode, fmax=threshold, max_steps=max_steps,
                              labels=[labels[i] for i in idx])
             for i, r in zip(idx, out, strict=True):
                 results[i] = r

@@ -24,7 +24,7 @@ from interphases.parsers.schema import CalcResult, NEBResult, barriers_from_ener
 from interphases.potentials.conversion import atoms_to_structure, structure_to_atoms
 from interphases.potentials.evaluate import EvaluationFailed
 from interphases.potentials.interpolate import interpolate_atoms
-from interphases.potentials.lockstep import OPTIMIZERS
+from interphases.potentials.lockstep import OPTIMIZERS, per_item
 from interphases.potentials.neb import neb_batch, neb_sequential_ase
 from interphases.potentials.registry import Model, load_model
 from interphases.potentials.relax import CELL_MODES, relax_batch, relax_sequential_ase
@@ -252,12 +252,13 @@ class MLIPEngine(Engine):
         structures: Sequence[Structure],
         *,
         cell: CellRelax | Sequence[CellRelax] = "fixed",
-        fmax: float = 0.05,
+        fmax: float | Sequence[float] = 0.05,
         max_steps: int = 300,
         labels: Sequence[str] | None = None,
     ) -> list[CalcResult]:
-        """Relax ``structures`` together; ``cell`` is ``"fixed"``, ``"full"`` or ``"z"`` (for all
-        or one per structure). Frozen atoms (``selective_dynamics``) stay put. A structure not
+        """Relax ``structures`` together; ``cell`` is ``"fixed"``, ``"full"`` or ``"z"`` and
+        ``fmax`` a threshold (eV/Å), each for all or one per structure (structures with
+        different thresholds still share every model call). Frozen atoms (``selective_dynamics``) stay put. A structure not
         converged after ``max_steps`` comes back with ``converged=False`` and ``error`` set."""
         structures = list(structures)
         labels = _labels(labels, len(structures))
@@ -272,7 +273,11 @@ class MLIPEngine(Engine):
             if mode == "z":
                 prepared[i], rotations[i] = standard_orientation(s)
         atoms_list = [structure_to_atoms(s) for s in prepared]
-        kwargs = dict(cell=modes, fmax=fmax, max_steps=max_steps, optimizer=self.optimizer, optimizer_kwargs=self.optimizer_kwargs)
+        try:
+            thresholds = per_item(fmax, len(structures), "fmax")
+        except ValueError as exc:
+            raise InterphasesError(str(exc)) from None
+        kwargs = dict(cell=modes, fmax=thresholds, max_steps=max_steps, optimizer=self.optimizer, optimizer_kwargs=self.optimizer_kwargs)
         if self.implementation == "ase":
             outcomes = relax_sequential_ase(atoms_list, self.load(), **kwargs)
         else:
@@ -281,12 +286,12 @@ class MLIPEngine(Engine):
             if q is not None:
                 _rotate_outcome_back(out, q)
         results = []
-        for s, out, mode, label in zip(structures, outcomes, modes, labels, strict=True):
+        for s, out, mode, label, threshold in zip(structures, outcomes, modes, labels, thresholds, strict=True):
             error = out.error
             if error is None and not out.converged:
-                error = f"not converged: max force {out.max_force:.3f} eV/Å > fmax {fmax} after {out.n_steps} steps"
+                error = f"not converged: max force {out.max_force:.3f} eV/Å > fmax {threshold} after {out.n_steps} steps"
             params = self._parameters(
-                task="relax", cell=mode, fmax=fmax, max_steps=max_steps, optimizer=self.optimizer,
+                task="relax", cell=mode, fmax=threshold, max_steps=max_steps, optimizer=self.optimizer,
                 optimizer_kwargs=dict(self.optimizer_kwargs),
             )
             results.append(
