@@ -1289,8 +1289,8 @@ def compute_interface_energies(
     """Eq. 14-18 for each candidate at the registry and gap its adhesion document chose.
 
     For all candidates together: the stress-free bulks (once per distinct phase,
-    ``cell="full"``) and the strained bulks (``cell="z"``) are relaxed in one engine call
-    (to :func:`bulk_fmax`), the sandwiches (``cell="z"``, nothing frozen) in another.
+    ``cell="full"``) and the strained bulks (``cell="z"``, both to :func:`bulk_fmax`) and the
+    sandwiches (``cell="z"``, nothing frozen, to ``fmax``) are relaxed in one engine call.
     """
     eng = _engine(engine)
     cands = _as_list(candidates)
