@@ -251,8 +251,16 @@ def atomate2_neb(path, fmax: float, max_steps: int):
         neb_kwargs={"k": 0.1, "climb": True, "method": "improvedtangent"},
     )
     job = maker.make([AseAtomsAdaptor.get_structure(im) for im in path])
-    responses = run_locally(job, store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}), log=False, ensure_success=True)
+    responses = run_locally(job, store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}), log=False,
+                            ensure_success=True, create_folders=True, root_dir=_scratch())
     return responses[job.uuid][1].output
+
+
+def _scratch() -> str:
+    """A throw-away folder for atomate2's job files (it writes final_atoms_object.xyz)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="bench-atomate2-")
 
 
 def atomate2_relax(structures, fmax: float, max_steps: int) -> list[float]:
@@ -268,7 +276,8 @@ def atomate2_relax(structures, fmax: float, max_steps: int) -> list[float]:
     energies = []
     for structure in structures:
         job = maker.make(structure)
-        responses = run_locally(job, store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}), log=False, ensure_success=True)
+        responses = run_locally(job, store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}), log=False,
+                            ensure_success=True, create_folders=True, root_dir=_scratch())
         energies.append(float(responses[job.uuid][1].output.output.energy))
     return energies
 
