@@ -4,7 +4,6 @@ and before any computation (each case here takes seconds, not the minutes of a r
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -267,3 +267,42 @@ def test_cli_neb_interface_on_emt(tmp_path):
     (hop,) = doc["hops"]
     assert hop["converged"] and hop["info"]["start_height"] < 0 < hop["info"]["end_height"]
     assert (tmp_path / "out" / "neb_Ag_Ag3Au_Ag_substrate.png").stat().st_size > 1000
+
+
+def test_cli_neb_interface_on_a_given_interface_file(tmp_path):
+    """An interface file (two phases stacked, vacuum on top) is used as given: the lower phase
+    is the substrate, the upper one the film, and the hop crosses the plane between them. The
+    same cell through the candidate route (InterfaceHopMaker on the labelled Structure) gives
+    the same barrier."""
+    from interphases.cli import app
+
+    ag = Structure(Lattice.cubic(4.09), ["Ag"] * 4, FCC)
+    ag3au = Structure(Lattice.cubic(4.08), ["Au", "Ag", "Ag", "Ag"], FCC)
+    cand = enumerate_candidates(ag, ag3au, substrate_millers=[(1, 0, 0)], film_millers=[(1, 0, 0)],
+                                max_area=40, substrate_thickness=5, film_thickness=5, vacuum=10)[0]
+    cell = cand.interface_at(cand.in_plane_shifts[0])
+    labels = cell.site_properties["interface_label"]
+    cell = Structure.from_sites(cell.sites)
+    cell.remove_site_property("interface_label")
+    cell.to(filename=str(tmp_path / "POSCAR"), fmt="poscar")
+    args = ["neb-interface", str(tmp_path / "POSCAR"), "--ion", "Ag", "--charge", "1", "--from", "substrate",
+            "--min-image", "5.5", "--model", "emt", "--fmax", "0.05", "--no-relax-interface", "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "interface file POSCAR" in result.output
+    doc = json.loads((tmp_path / "out" / "neb_Ag_Ag3Au_Ag_substrate.json").read_text())
+    (hop,) = doc["hops"]
+    assert hop["converged"] and hop["info"]["start_height"] < 0 < hop["info"]["end_height"]
+    # the file's phases are labelled as the candidate labelled them
+    from interphases.structures.bulk import label_given_interface
+
+    assert label_given_interface(cell).site_properties["interface_label"] == labels
+    # the candidate route on the same cell gives the same barrier
+    maker = InterfaceHopMaker(engine=get_engine("mlip", model="emt"), ion="Ag", charge=1, from_side="substrate",
+                              min_image=5.5, fmax=0.05, relax_interface=False)
+    ref = maker.compute(cand.interface_at(cand.in_plane_shifts[0]))
+    assert hop["barrier_forward"] == pytest.approx(ref.hops[0].barrier_forward, abs=1e-4)
+    # a bulk is not an interface: one line, exit 2
+    ag.to(filename=str(tmp_path / "Ag.cif"))
+    bad = CliRunner().invoke(app, ["neb-interface", str(tmp_path / "Ag.cif"), "--model", "emt"])
+    assert bad.exit_code != 0 and "not an interface" in str(bad.exception)

@@ -7,14 +7,15 @@ import time
 
 import numpy as np
 import pytest
-from ase.build import bcc110, fcc111
+from ase.build import bcc110, fcc100, fcc110, fcc111
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from interphases.errors import InvalidStructureError
 from interphases.structures import get_phase
-from interphases.structures.bulk import classify_structure, split_interface
+from interphases.structures.bulk import classify_structure, label_given_interface, split_interface
 from interphases.structures.slabs import describe_given_slab, generate_slabs
+from interphases.structures.slabs import given_slab_miller
 
 
 @pytest.mark.parametrize("name", ["Li", "LiF", "Li2O", "LLZO", "beta-Li3PS4"])
@@ -64,3 +65,38 @@ def test_describe_given_polar_slab():
     z = raw.slab.cart_coords @ (n / area)
     assert d["dipole_per_area"] == pytest.approx(float(np.sum(q * (z - z.mean()))) / area, abs=1e-8)
     assert d["net_charge"] == 0 and d["polar"] and d["thickness"] == pytest.approx(raw.thickness)
+
+
+def test_sandwich_split_across_the_cell_boundary():
+    """A periodic Al | Ag sandwich whose Ag block crosses the cell boundary: one cut would
+    cut a phase in two; ``cyclic=True`` cuts the ring of planes twice and keeps both whole."""
+    atoms = fcc111("Al", (1, 1, 8), a=4.05, vacuum=1.0)
+    for atom in atoms:
+        if atom.index >= 4:
+            atom.symbol = "Ag"
+    spacing = atoms.positions[1, 2] - atoms.positions[0, 2]
+    atoms.cell[2] = [0.0, 0.0, 8 * spacing]  # no vacuum: the Ag top meets the Al bottom
+    atoms.pbc = True
+    atoms.positions[:, 2] += 2 * spacing
+    atoms.wrap()
+    s = AseAtomsAdaptor.get_structure(atoms)
+    assert classify_structure(s) == "interface"
+    lower, upper = split_interface(s, cyclic=True)
+    assert sorted({s[i].specie.symbol for i in lower} | {s[i].specie.symbol for i in upper}) == ["Ag", "Al"]
+    assert len({s[i].specie.symbol for i in lower}) == 1 and len({s[i].specie.symbol for i in upper}) == 1
+    labelled = label_given_interface(s)
+    assert sorted(labelled.site_properties["interface_label"]) == ["film"] * 4 + ["substrate"] * 4
+    # one phase: no labels
+    with pytest.raises(InvalidStructureError, match="one phase"):
+        label_given_interface(AseAtomsAdaptor.get_structure(fcc111("Al", (1, 1, 6), vacuum=8.0)))
+
+
+@pytest.mark.parametrize(("builder", "miller"), [(fcc100, (1, 0, 0)), (fcc110, (1, 1, 0)), (fcc111, (1, 1, 1))])
+def test_given_slab_facet_from_its_in_plane_cell(builder, miller):
+    """The facet of a slab file, whatever its orientation, from its in-plane cell and the bulk."""
+    bulk = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.05), ["Al"], [[0, 0, 0]])
+    slab = AseAtomsAdaptor.get_structure(builder("Al", (2, 1, 6), a=4.05, vacuum=8.0))
+    assert given_slab_miller(slab, bulk) == [miller]
+    # strained by 5 %: no facet fits, gamma would include a strain energy
+    strained = AseAtomsAdaptor.get_structure(builder("Al", (2, 1, 6), a=4.05 * 1.05, vacuum=8.0))
+    assert given_slab_miller(strained, bulk) == []

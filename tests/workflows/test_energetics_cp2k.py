@@ -8,7 +8,6 @@ project database, physically sane, and a rerun reuses the finished CP2K runs.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 

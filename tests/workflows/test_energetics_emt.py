@@ -25,7 +25,6 @@ from interphases.structures import enumerate_candidates
 from interphases.workflows.energetics import (
     AdhesionMaker,
     InterfaceEnergyMaker,
-    SurfaceEnergyMaker,
     compute_surface_energies,
     registry_scan,
 )

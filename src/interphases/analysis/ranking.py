@@ -19,6 +19,11 @@ Flags (:func:`row_flags`) mark rows a surface scientist would not trust as they 
 A flagged row is never ranked above a sound one unless ``raw=True`` (plain sort by value).
 Within each group: W_ad largest first (or the quantity's best direction), then σ
 smallest, then strain, then atom count, then id (deterministic).
+
+``uncertainty`` (J/m², the spread of W_ad between two models at the same geometry, see
+:mod:`interphases.analysis.uncertainty`) is carried by the rows and shown beside W_ad, but
+never changes the ranking; only the choice of candidates to refine may use it
+(:func:`select_for_refinement`, ``by="ucb"``).
 """
 
 from __future__ import annotations
@@ -35,14 +40,23 @@ FLAG_ORDER = ("polar", "unconverged", "W_ad<0", "eq18")
 #: summary kinds whose value is a work of adhesion
 WAD_KINDS = frozenset({"work_of_adhesion", "work_of_adhesion_eq18", "adhesion_energy"})
 
+#: summary kinds whose rows carry the candidate's W_ad ``uncertainty`` (the direct W_ad;
+#: the Eq. 18 W_ad is another cell model, its model spread was not computed)
+UNCERTAINTY_KINDS = frozenset({"work_of_adhesion", "screening_rank"})
+
+#: how :func:`select_for_refinement` picks candidates
+REFINE_BY = ("rank", "ucb")
+
 
 def candidate_facts(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """``{(candidate_id, engine, model): {"polar", "converged", "eq18_difference",
-    "interfacial_energy"}}`` gathered from summary rows of any kind.
+    "interfacial_energy", "uncertainty"}}`` gathered from summary rows of any kind.
 
     The polar mark lives on the ``work_of_adhesion`` row and the Eq. 18 difference on the
     ``work_of_adhesion_eq18`` row of a candidate; :func:`rank_frame` joins them into the
     candidate's other rows (σ, E_f, ...) so that every quantity carries the same flags.
+    The W_ad ``uncertainty`` lives on the ``screening_rank`` row; it is joined into the
+    candidate's ``work_of_adhesion`` row only (:data:`UNCERTAINTY_KINDS`).
     """
     facts: dict[tuple, dict[str, Any]] = {}
     for r in rows:
@@ -58,6 +72,8 @@ def candidate_facts(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, An
             f["eq18_difference"] = _num(r.get("difference"))
         if r.get("kind") == "interfacial_energy" and _num(r.get("value")) is not None:
             f["interfacial_energy"] = _num(r.get("value"))
+        if r.get("kind") in UNCERTAINTY_KINDS and _num(r.get("uncertainty")) is not None:
+            f["uncertainty"] = _num(r.get("uncertainty"))
     return facts
 
 
@@ -182,6 +198,8 @@ def rank_frame(df, kind: str | None, *, descending: bool, raw: bool = False, fac
     for r in records:
         key = _fact_key(r)
         for name, value in ((facts or {}).get(key, {}) if key else {}).items():
+            if name == "uncertainty" and r.get("kind", kind) not in UNCERTAINTY_KINDS:
+                continue  # a spread of W_ad, not of σ or E_f
             if name in ("polar", "converged") or _missing(r.get(name)):
                 r[name] = value  # the candidate's marks, the same on every quantity
     ordered = sorted(
@@ -192,6 +210,44 @@ def rank_frame(df, kind: str | None, *, descending: bool, raw: bool = False, fac
     out["flags"] = [",".join(row_flags(r, value_key="value", kind=kind)) for r in ordered]
     out["label"] = [row_label(r) for r in ordered]
     return out.reset_index(drop=True)
+
+
+def select_for_refinement(rows: Iterable[Any], top: int, by: str = "rank") -> list[Any]:
+    """The ``top`` rows to refine (e.g. with DFT), from rows in ranking order.
+
+    - ``"rank"``: the first ``top`` rows of the ranking (the best sound rows, flagged
+      ones only when fewer sound rows exist);
+    - ``"ucb"``: upper confidence bound: the ``top`` rows with the largest
+      ``work_of_adhesion + uncertainty``, sound rows before flagged ones (the flagged
+      groups in the order of :func:`sort_key`: polar, then unconverged); ties keep the
+      ranking order. A row without an uncertainty counts with 0 (its W_ad alone).
+      It spends the refinement where a candidate may be the best given the models'
+      disagreement, not only where the first model puts it.
+
+    Rows are dicts or pydantic models (:class:`~interphases.workflows.screening.RankedInterface`);
+    the objects themselves are returned, best pick first. Never reorders the ranking itself.
+    """
+    rows = list(rows)
+    if by not in REFINE_BY:
+        from interphases.errors import InterphasesError
+
+        raise InterphasesError(f"refine_by must be one of {', '.join(REFINE_BY)} (got {by!r})")
+    top = max(int(top), 0)
+    if by == "rank":
+        return rows[:top]
+
+    def key(item: tuple[int, Any]) -> tuple:
+        i, r = item
+        d = r.model_dump() if hasattr(r, "model_dump") else r
+        flags = row_flags(d)
+        w = _num(d.get("work_of_adhesion"))
+        if w is None:
+            w = _num(d.get("value"))
+        u = _num(d.get("uncertainty")) or 0.0
+        bound = -(w + u) if w is not None else math.inf
+        return (bool(flags), "unconverged" in flags, "polar" in flags, round(bound, 9), i)
+
+    return [r for _, r in sorted(enumerate(rows), key=key)][:top]
 
 
 # ------------------------------------------------------------------------------- labels

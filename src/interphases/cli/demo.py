@@ -5,8 +5,9 @@ network needed: Li | LiF and Li | Li2O. For each pair it prints the lattice-matc
 candidates (pymatgen ZSL on the library structures), then runs the screening flow
 (:class:`~interphases.workflows.screening.InterfaceScreeningMaker`: CHGNet relaxation of
 both phases, enumeration, batched registry scan, batched relaxations, W_ad, sigma, E_f,
-E_el) into the project database, prints the ranking, and finally reads the database back
-(the same query as ``interphases query work_of_adhesion``) and writes a report. Sized to
+E_el, and SevenNet-0 single points of the relaxed cells for the model uncertainty of
+W_ad: ``--uncertainty``) into the project database, prints the ranking, and finally reads
+the database back (the same query as ``interphases query work_of_adhesion``) and writes a report. Sized to
 finish in a few minutes on 2 CPU cores; a rerun reads the stored results.
 """
 
@@ -22,6 +23,19 @@ from rich.markup import escape
 #: the demo's pairs: (substrate, film, interface area limit Å^2, candidates computed)
 DEMO_PAIRS = (("Li", "LiF", 40.0, 3), ("Li", "Li2O", 70.0, 3))
 
+#: the demo's second model (W_ad uncertainty), and the one used when --model is that model
+DEMO_SECOND_MODEL = ("7net-0", "chgnet")
+
+
+def second_model_name(model: str, uncertainty: str | None) -> str | None:
+    """The demo's ``--uncertainty``: None -> SevenNet-0 (CHGNet when the demo's model,
+    ``model`` = its canonical name, is SevenNet-0; about 7 s more on 2 CPU cores);
+    ``none`` -> off; else the model named."""
+    if uncertainty is None:
+        first, other = DEMO_SECOND_MODEL
+        return other if model == first else first
+    return None if uncertainty.strip().lower() in ("none", "off", "") else uncertainty
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
@@ -32,6 +46,10 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option("chgnet", "--model", help="MLIP model (default CHGNet, weights in its wheel)."),
         thickness: float = typer.Option(6.0, "--thickness", help="Slab thickness of both sides, Å."),
         fmax: float = typer.Option(0.1, "--fmax", help="Force convergence, eV/Å."),
+        uncertainty: str = typer.Option(
+            None, "--uncertainty",
+            help="Second model for the W_ad uncertainty column (default 7net-0; chgnet when --model is 7net-0); 'none': off.",
+        ),
         rerun: bool = typer.Option(False, "--rerun", help="Recompute even if the database holds the results."),
     ) -> None:
         """Screen Li | LiF and Li | Li2O interfaces on CHGNet (offline) and rank them.
@@ -51,8 +69,13 @@ def register(app: typer.Typer) -> None:
         checks.positive(fmax, "--fmax")
         checks.output_dir(output, "--output")
 
-        output.mkdir(parents=True, exist_ok=True)
         engine = make_engine("mlip", model)
+        second_name = second_model_name(engine.load().name, uncertainty)
+        second = None
+        if second_name is not None:
+            phases = sorted({p for pair in DEMO_PAIRS for p in pair[:2]})
+            second = checks.uncertainty_engine(second_name, engine, [get_phase(p) for p in phases], phases)
+        output.mkdir(parents=True, exist_ok=True)
         console.rule(f"interphases demo: electrode | SEI interfaces on {model} (offline library)")
         t_all = time.perf_counter()
         ranking = []
@@ -72,6 +95,10 @@ def register(app: typer.Typer) -> None:
                 engine, max_area=max_area, max_strain=0.05, substrate_thickness=thickness, film_thickness=thickness,
                 vacuum=10.0, max_candidates=n, gaps=(1.6, 2.0, 2.4, 2.8), max_registries=4, fmax=fmax, max_steps=300,
             )
+            if second is not None:  # the W_ad of the second model on the relaxed cells: the uncertainty column
+                from dataclasses import replace
+
+                maker = replace(maker, uncertainty_engine=second)
             with RunProgress(f"demo: screening {film} on {substrate} ({model})", None,
                              resume_hint="interphases demo (finished screenings are read from the database)"):
                 doc, stored, seconds = run_screening(maker, substrate, film, rerun=rerun, campaign="demo")
@@ -90,13 +117,18 @@ def register(app: typer.Typer) -> None:
 
         from interphases.analysis.ranking import rank_rows
 
-        table = Table(title="database: work of adhesion of every screened interface (sound first, then flagged)",
+        from interphases.cli.tables import is_blank
+
+        spread = "uncertainty" in best.columns and not best["uncertainty"].map(is_blank).all()
+        table = Table(title="database: work of adhesion of every screened interface (sound first, then flagged"
+                      + (f"; ± = |W_ad − W_ad({second_name})| at the same cells" if spread else "") + ")",
                       title_justify="left")
-        for col in ("#", "interface [id]", "W_ad J/m²", "flags"):
+        for col in ("#", "interface [id]", "W_ad J/m²", *(["± J/m²"] if spread else []), "flags"):
             table.add_column(col)
         for i, (_, r) in enumerate(best.iterrows(), start=1):
             flags = r.get("flags")
-            table.add_row(str(i), escape(str(r.get("label"))), f"{r['value']:.3f}", flags if isinstance(flags, str) else "")
+            u = ["" if is_blank(r.get("uncertainty")) else f"{float(r['uncertainty']):.3f}"] if spread else []
+            table.add_row(str(i), escape(str(r.get("label"))), f"{r['value']:.3f}", *u, flags if isinstance(flags, str) else "")
         console.print(table)
         # ranking.json: both pairs in the one ranking (rank = overall, pair_rank = within its pair)
         ranking = [r | {"pair_rank": r["rank"]} for r in ranking]
@@ -126,4 +158,11 @@ def _explain_selection(console, doc, n: int, max_area: float) -> None:
     ]
     flagged = [escape(f"{r.label}: {', '.join(r.flags)}") for r in doc.ranking if r.flags]
     lines.append("flagged (ranked after the sound rows): " + "; ".join(flagged) if flagged else "no row is flagged.")
+    spread = [r for r in doc.ranking if getattr(r, "uncertainty", None) is not None]
+    if spread:
+        lines.append(
+            f"model uncertainty (|W_ad({spread[0].model}) − W_ad({spread[0].second_model})| on the same relaxed cells, "
+            "shown, not used to rank): "
+            + "; ".join(escape(f"{r.label}: {r.work_of_adhesion:.3f} ± {r.uncertainty:.3f} J/m²") for r in spread)
+        )
     console.print("\n".join(lines) + "\n", highlight=False, soft_wrap=True)

@@ -177,7 +177,6 @@ def neb(
     """
     from interphases.analysis.migration import plot_energy_profiles
     from interphases.database import make_result_key
-    from interphases.structures import load_structure
     from interphases.structures.hops import MECHANISMS
     from interphases.workflows.migration import (
         _supercell_text,
@@ -266,8 +265,10 @@ def neb(
 
 
 def neb_interface(
-    substrate: str = typer.Argument(..., help="Phase that keeps its lattice, e.g. Li (library name, file or MP id)."),
-    film: str = typer.Argument(..., help="Phase strained onto it, e.g. LiF."),
+    substrate: str = typer.Argument(
+        ..., help="Phase that keeps its lattice, e.g. Li (library name, file or MP id); or an interface file (two phases stacked along c), used as given."
+    ),
+    film: str = typer.Argument(None, help="Phase strained onto it, e.g. LiF (leave out for an interface file)."),
     ion: str = typer.Option(None, "--ion", "-i", help="Migrating ion (default: the working ion both phases contain)."),
     charge: int = typer.Option(None, "--charge", help="Ion charge z (default from the element)."),
     from_side: str = typer.Option("film", "--from", help="Side the ion leaves: film or substrate."),
@@ -287,23 +288,28 @@ def neb_interface(
     images: int = typer.Option(5, "--images", help="Moving NEB images."),
     fmax: float = typer.Option(0.05, "--fmax", help="Force convergence, eV/Å."),
     max_steps: int = typer.Option(500, "--max-steps", help="NEB optimiser steps at most."),
+    relax_interface: bool = typer.Option(
+        True, "--relax-interface/--no-relax-interface", help="Relax the interface (cell fixed) before the hop."
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="Folder for the plot, JSON and images."),
     store: bool = typer.Option(True, "--store/--no-store", help="Store results in the project database."),
 ) -> None:
     """CI-NEB of an ion hop from one phase into the other across an interface candidate.
 
     The candidate comes from `interphases candidates` settings (slab model); the interfacial
-    ions of --from hop into the nearest site across the interface plane.
+    ions of --from hop into the nearest site across the interface plane. With one argument,
+    an interface file (two phases stacked along c, e.g. from `interphases export`), the cell
+    is used as given: its lower phase is the substrate, the upper one the film, its frozen
+    atoms stay frozen; --substrate-miller, --film-miller, --candidate, --max-area,
+    --thickness and --vacuum do not apply.
 
     Examples:
       interphases neb-interface Li LiF --substrate-miller 1,1,0 --film-miller 1,1,0 -o out/
       interphases neb-interface Li LiF --from substrate --hops 2 --fmax 0.1
+      interphases neb-interface Li_LiF_interface.vasp --ion Li --no-relax-interface
     """
-    from interphases.analysis.migration import plot_energy_profiles
-    from interphases.cli.interfaces import parse_miller
     from interphases.database import make_result_key
     from interphases.errors import InterphasesError
-    from interphases.structures import enumerate_candidates, load_structure
     from interphases.workflows.migration import InterfaceHopDocument, InterfaceHopMaker
 
     _quiet()
@@ -318,8 +324,76 @@ def neb_interface(
     if from_side not in ("film", "substrate"):
         raise InterphasesError(f"--from {from_side!r}: use film or substrate")
     checks.output_dir(output, "--output")
-    sub, fil = checks.load_checked(substrate), checks.load_checked(film)
-    checks.check_engine(_engine(engine, model), [sub, fil], [substrate, film])
+    if film is None:
+        given, cand_id = _given_interface(substrate)
+        checks.check_engine(_engine(engine, model), [given], [substrate])
+        eng = _engine(engine, model)
+        maker = InterfaceHopMaker(
+            engine=eng, ion=ion, charge=charge, from_side=from_side, mechanism=mechanism, n_hops=n_hops,  # type: ignore[arg-type]
+            min_image=min_image, n_images=images, fmax=fmax, max_steps=max_steps, relax_interface=relax_interface,
+        )
+        flow = maker.make(given)
+        key = make_result_key(task="neb-interface", structure=given, maker=maker, engine=eng.provenance())
+        title, hint, what = f"CI-NEB across {Path(substrate).name}", f"run `interphases neb-interface {substrate} ...` again with the same options", f"interface file {Path(substrate).name} ({cand_id})"
+        direct = lambda: [maker.compute(given)]  # noqa: E731
+    else:
+        sub, fil = checks.load_checked(substrate), checks.load_checked(film)
+        checks.check_engine(_engine(engine, model), [sub, fil], [substrate, film])
+        cand = _pick_candidate(sub, fil, substrate, film, substrate_miller, film_miller, index, max_area, thickness, vacuum)
+        eng = _engine(engine, model)
+        maker = InterfaceHopMaker(
+            engine=eng, ion=ion, charge=charge, from_side=from_side, mechanism=mechanism, n_hops=n_hops,  # type: ignore[arg-type]
+            min_image=min_image, n_images=images, fmax=fmax, max_steps=max_steps, relax_interface=relax_interface,
+        )
+        flow = maker.make(cand)
+        key = make_result_key(task="neb-interface", candidate=cand.candidate_id, maker=maker, engine=eng.provenance())
+        title = f"CI-NEB across {cand.substrate_formula} {cand.miller_pair} {cand.film_formula}"
+        hint = f"run `interphases neb-interface {substrate} {film} ...` again with the same options"
+        what = f"candidate {cand.candidate_id} {cand.miller_pair} {cand.terminations}"
+        direct = lambda: [maker.compute(cand)]  # noqa: E731
+    start = time.perf_counter()
+    with _progress(title, None, hint):
+        outputs, skipped = _run(flow, key, store, direct)
+    elapsed = time.perf_counter() - start
+    doc = next((o for o in outputs if isinstance(o, InterfaceHopDocument)), None)
+    if doc is None:
+        raise typer.Exit(1)
+    console.print(
+        f"[bold]{doc.ion}[/] from the {doc.from_side} ({doc._formula(doc.from_side)}) into the {doc.to_side} "
+        f"({doc._formula(doc.to_side)}): {what}, "
+        f"{doc.n_atoms} atoms (in-plane repeats {doc.parameters.get('in_plane_repeats')}), {doc.provenance.get('model', '')}"
+    )
+    _print_hop_result(doc, skipped, elapsed, output)
+
+
+def _given_interface(path: str) -> tuple[Any, str]:
+    """An interface file labelled substrate (lower phase) / film (upper phase), and a short
+    hash of it; one-line errors for a file that is not two stacked phases."""
+    import hashlib
+
+    from interphases.cli import checks
+    from interphases.errors import InterphasesError
+    from interphases.structures.bulk import classify_structure, label_given_interface
+
+    structure = checks.load_checked(path)
+    kind = classify_structure(structure)
+    if kind != "interface":
+        raise InterphasesError(
+            f"{path} is a {kind} of {structure.composition.reduced_formula}, not an interface (two phases stacked along c): "
+            "give SUBSTRATE FILM to build interface candidates, or an interface file"
+        )
+    labelled = label_given_interface(structure)
+    digest = hashlib.sha1(json.dumps(structure.as_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return labelled, digest
+
+
+def _pick_candidate(sub: Any, fil: Any, substrate: str, film: str, substrate_miller: str | None, film_miller: str | None,
+                    index: int, max_area: float, thickness: float, vacuum: float) -> Any:
+    """The ``index``-th (1-based) interface candidate of two bulks."""
+    from interphases.cli.interfaces import parse_miller
+    from interphases.errors import InterphasesError
+    from interphases.structures import enumerate_candidates
+
     with console.status("enumerating interface candidates..."):
         cands = enumerate_candidates(
             sub, fil,
@@ -331,27 +405,13 @@ def neb_interface(
     if not 1 <= index <= len(cands):
         raise InterphasesError(f"{len(cands)} candidates found: --candidate must be between 1 and {len(cands)}"
                                if cands else "no interface candidate: raise --max-area or change the planes")
-    cand = cands[index - 1]
-    eng = _engine(engine, model)
-    maker = InterfaceHopMaker(
-        engine=eng, ion=ion, charge=charge, from_side=from_side, mechanism=mechanism, n_hops=n_hops,  # type: ignore[arg-type]
-        min_image=min_image, n_images=images, fmax=fmax, max_steps=max_steps,
-    )
-    flow = maker.make(cand)
-    key = make_result_key(task="neb-interface", candidate=cand.candidate_id, maker=maker, engine=eng.provenance())
-    start = time.perf_counter()
-    with _progress(f"CI-NEB across {cand.substrate_formula} {cand.miller_pair} {cand.film_formula}", None,
-                   f"run `interphases neb-interface {substrate} {film} ...` again with the same options"):
-        outputs, skipped = _run(flow, key, store, lambda: [maker.compute(cand)])
-    elapsed = time.perf_counter() - start
-    doc = next((o for o in outputs if isinstance(o, InterfaceHopDocument)), None)
-    if doc is None:
-        raise typer.Exit(1)
-    console.print(
-        f"[bold]{doc.ion}[/] from the {doc.from_side} ({doc._formula(doc.from_side)}) into the {doc.to_side} "
-        f"({doc._formula(doc.to_side)}): candidate {cand.candidate_id} {cand.miller_pair} {cand.terminations}, "
-        f"{doc.n_atoms} atoms (in-plane repeats {doc.parameters.get('in_plane_repeats')}), {doc.provenance.get('model', '')}"
-    )
+    return cands[index - 1]
+
+
+def _print_hop_result(doc: Any, skipped: bool, elapsed: float, output: Path | None) -> None:
+    """The hop table, notes and wall time of an interface hop; with ``output`` its files."""
+    from interphases.analysis.migration import plot_energy_profiles
+
     console.print(_hop_table("Interface hops", doc.hops, bulk=False))
     for note in doc.notes:
         console.print(f"[yellow]note:[/] {note}")

@@ -4,7 +4,8 @@
   ``grep`` see one row per line);
 - blank cells instead of ``nan`` / ``None``;
 - extra columns for the kinds that need them (``dimensionality`` of an effective
-  migration barrier, ``mechanism`` and ``ion``);
+  migration barrier, ``mechanism`` and ``ion``; the ``uncertainty`` of a W_ad when a
+  screening computed one with a second model);
 - the list of stored kinds when a query names an unknown one.
 """
 
@@ -67,6 +68,10 @@ def columns_for(df: Any, base: tuple[str, ...]) -> list[str]:
     out = cols[:at] + extra + cols[at:]
     if "flags" in df.columns and "flags" not in out and df["flags"].map(lambda f: not is_blank(f) and bool(f)).any():
         out.insert(out.index("value") + 1 if "value" in out else len(out), "flags")
+    # W_ad rows of a screening with a second model: the spread between the models, J/m^2
+    # (interphases.analysis.uncertainty), beside the value; blank where it was not computed
+    if "uncertainty" in df.columns and "uncertainty" not in out and df["uncertainty"].map(lambda u: not is_blank(u)).any():
+        out.insert(out.index("value") + 1 if "value" in out else len(out), "uncertainty")
     return out
 
 

@@ -43,7 +43,16 @@ from interphases.errors import (
 )
 from interphases.structures import library
 
-__all__ = ["from_materials_project", "load_structure", "mp_cache_dir", "read_structure_file", "write_structure"]
+__all__ = [
+    "classify_structure",
+    "from_materials_project",
+    "label_given_interface",
+    "load_structure",
+    "mp_cache_dir",
+    "read_structure_file",
+    "split_interface",
+    "write_structure",
+]
 
 SourceHint = Literal["file", "library", "mp"]
 
@@ -399,7 +408,7 @@ def _planes_along_c(structure: Structure, tol: float = 0.3) -> tuple[list[list[i
 
 
 def split_interface(
-    structure: Structure, min_fraction: float = 0.2, min_thickness: float = 4.0
+    structure: Structure, min_fraction: float = 0.2, min_thickness: float = 4.0, *, cyclic: bool = False
 ) -> tuple[list[int], list[int]] | None:
     """Site indices (lower, upper) of two stacked phases, or None for a single phase.
 
@@ -410,31 +419,46 @@ def split_interface(
     differing by more than 0.25). One phase cut into a slab, even a polar one with
     alternating single-element planes (LiF(111)), has the same elements on both sides of
     every such split.
+
+    ``cyclic``: for a periodic sandwich (no vacuum, two interfaces) the planes are a ring
+    and the split is two cuts anywhere on it (every starting plane is tried), so a phase
+    that crosses the cell boundary is kept whole; "lower" is then the block that starts
+    at the first cut.
     """
     planes, heights = _planes_along_c(structure)
     if len(planes) < 4:
         return None
     n = len(structure)
-    best: tuple[float, int] | None = None
-    for k in range(2, len(planes) - 1):
-        lower = [i for p in planes[:k] for i in p]
-        if len(lower) < min_fraction * n or n - len(lower) < min_fraction * n:
-            continue
-        if heights[k - 1] - heights[0] < min_thickness or heights[-1] - heights[k] < min_thickness:
-            continue
-        upper = [i for p in planes[k:] for i in p]
-        cl = Structure.from_sites([structure[i] for i in lower]).composition.fractional_composition
-        cu = Structure.from_sites([structure[i] for i in upper]).composition.fractional_composition
-        els = set(cl.elements) | set(cu.elements)
-        diff = max(abs(cl[el] - cu[el]) for el in els)
-        if set(cl.elements) != set(cu.elements):
-            diff += 1.0
-        if best is None or diff > best[0]:
-            best = (diff, k)
+    a, b, _ = structure.lattice.matrix
+    period = float(structure.volume / np.linalg.norm(np.cross(a, b)))
+    keys = sorted({str(site.species) for site in structure})
+    counts = np.zeros((len(planes), len(keys)))
+    for p, idx in enumerate(planes):
+        for i in idx:
+            counts[p, keys.index(str(structure[i].species))] += 1
+    best: tuple[float, int, int] | None = None
+    for start in range(len(planes) if cyclic else 1):
+        order = np.roll(np.arange(len(planes)), -start)
+        c = counts[order]
+        h = np.mod(np.asarray(heights)[order] - heights[start], period)
+        cum = np.cumsum(c, axis=0)
+        total = cum[-1]
+        for k in range(2, len(planes) - 1):
+            low, up = cum[k - 1], total - cum[k - 1]
+            if low.sum() < min_fraction * n or up.sum() < min_fraction * n:
+                continue
+            if h[k - 1] - h[0] < min_thickness or h[-1] - h[k] < min_thickness:
+                continue
+            diff = float(np.max(np.abs(low / low.sum() - up / up.sum())))
+            if not np.array_equal(low > 0, up > 0):
+                diff += 1.0
+            if best is None or diff > best[0] + 1e-12:
+                best = (diff, start, k)
     if best is None or best[0] <= 0.25:
         return None
-    k = best[1]
-    return [i for p in planes[:k] for i in p], [i for p in planes[k:] for i in p]
+    _, start, k = best
+    ring = planes[start:] + planes[:start]
+    return [i for p in ring[:k] for i in p], [i for p in ring[k:] for i in p]
 
 
 def classify_structure(structure: Structure, vacuum_threshold: float = SLAB_VACUUM) -> str:
@@ -448,3 +472,26 @@ def classify_structure(structure: Structure, vacuum_threshold: float = SLAB_VACU
     if len(structure) > 1 and split_interface(structure) is not None:
         return "interface"
     return "slab" if is_slab(structure, vacuum_threshold) else "bulk"
+
+
+def label_given_interface(structure: Structure) -> Structure:
+    """A copy of an interface file with the ``interface_label`` site property (``"substrate"``
+    for the lower phase, ``"film"`` for the upper one, :func:`split_interface`; both
+    interfaces of a periodic sandwich found), as the interface workflows that take a
+    labelled Structure (e.g. :class:`interphases.workflows.migration.InterfaceHopMaker`)
+    expect. Raises :class:`~interphases.errors.InvalidStructureError` for one phase."""
+    from interphases.errors import InvalidStructureError
+    from interphases.workflows.engines.dft_common import is_slab
+
+    parts = split_interface(structure, cyclic=not is_slab(structure, SLAB_VACUUM)) if len(structure) > 1 else None
+    if parts is None:
+        raise InvalidStructureError(
+            f"{structure.composition.reduced_formula} ({len(structure)} atoms) is one phase, not two stacked phases"
+        )
+    labels = [""] * len(structure)
+    for which, idx in zip(("substrate", "film"), parts, strict=True):
+        for i in idx:
+            labels[i] = which
+    out = structure.copy()
+    out.add_site_property("interface_label", labels)
+    return out

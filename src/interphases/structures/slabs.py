@@ -43,6 +43,14 @@ reduction, repair of cut polyhedra, non-stoichiometric symmetrisation) and
   octopolar reconstruction (Wolf, Phys. Rev. Lett. 68, 3315 (1992)): 1/4 of the outer
   plane and 3/4 of the next kept on both surfaces; stoichiometric, neutral, no dipole.
   Polar slabs (dipolar or charged) are returned only with ``allow_polar=True``.
+- **Mobile-ion redistribution** (``reconstruction`` "Li redistributed (Canepa-style)",
+  :func:`stoichiometric_terminations`; Canepa et al., Chem. Mater. 30, 3019 (2018)): when
+  no slab of a Miller index is stoichiometric and non-polar (LLZO garnet: every plain
+  (001) cut is charged by ±4 to ±28 e), half of a framework cation plane goes to each
+  surface and the mobile ions (Li) near it are shared between the two surfaces so that
+  the dipole vanishes; the arrangement of lowest Ewald energy (formal charges, pymatgen
+  ``EwaldSummation``) is kept. Stoichiometric and neutral by construction; such slabs come
+  first, symmetric ones before the others, then by Ewald energy.
 - **Symmetric slabs preferred**: a cut whose stoichiometric slab is not symmetric
   (pymatgen :meth:`Slab.is_symmetric`) is symmetrised with pymatgen's
   ``nonstoichiometric_symmetrized_slab`` (atoms removed from one side until the two
@@ -202,7 +210,15 @@ class SlabRecord(JSONRecord):
         None,
         description="How a Tasker-3 cut was made non-polar: 'tasker2' (half of the outer plane "
         "moved to the other side, pymatgen get_tasker2_slabs), 'octopolar' (rock-salt (111) "
-        "p(2x2) octopole, Wolf, Phys. Rev. Lett. 68, 3315 (1992)); None for an as-cut slab.",
+        "p(2x2) octopole, Wolf, Phys. Rev. Lett. 68, 3315 (1992)), 'Li redistributed "
+        "(Canepa-style)' (half of a framework cation plane and the mobile ions near it on each "
+        "surface, lowest Ewald energy: stoichiometric_terminations); None for an as-cut slab.",
+    )
+    ewald_energy: float | None = Field(
+        None,
+        description="Ewald energy of the formal point charges (eV per cell) of a slab whose mobile "
+        "ions were redistributed; per atom, comparable between such slabs of one Miller index "
+        "and thickness (same composition per atom). None otherwise.",
     )
     tasker_type: int | None = Field(
         description="1, 2 or 3 for the cut of this termination; None for metals."
@@ -674,6 +690,63 @@ def distinct_miller_indices(bulk: Structure, max_index: int) -> list[MillerIndex
     )
 
 
+def _plane_mesh(lattice: np.ndarray, primitive: np.ndarray, hkl: Sequence[int], reach: int = 4) -> np.ndarray | None:
+    """Two vectors spanning the 2D mesh of the Bravais lattice ``primitive`` (rows) in the
+    plane (hkl) of the cell ``lattice`` (rows): the shortest lattice vectors in the plane,
+    the pair of smallest area (Å)."""
+    recip = np.linalg.inv(lattice).T  # rows b_i / 2π
+    g = np.asarray(hkl, dtype=float) @ recip
+    g /= np.linalg.norm(g)
+    r = np.arange(-reach, reach + 1)
+    n = np.stack(np.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+    t = n @ primitive
+    length = np.linalg.norm(t, axis=1)
+    keep = (np.abs(t @ g) < 1e-6 * max(1.0, float(length.max()))) & (length > 1e-6)
+    t, length = t[keep], length[keep]
+    if len(t) < 2:
+        return None
+    order = np.argsort(length)[:24]
+    best = None
+    for i in order:
+        for j in order:
+            area = float(np.linalg.norm(np.cross(t[i], t[j])))
+            if area > 1e-6 and (best is None or area < best[0] - 1e-9):
+                best = (area, i, j)
+    return None if best is None else np.array([t[best[1]], t[best[2]]])
+
+
+def given_slab_miller(slab: Structure, bulk: Structure, max_index: int = 2, tol: float = 0.02) -> list[tuple[int, int, int]]:
+    """Miller indices (in the bulk cell :func:`conventional_bulk`
+    uses, symmetrically distinct, up to ``max_index``) whose 2D lattice mesh, in any
+    orientation, is a supercell of which the slab's in-plane cell (a, b) is one, to a
+    relative ``tol`` on lengths and angle: the facets the slab can be a cut of. Empty when
+    none fits (a strained slab, or another phase): its gamma then includes a strain energy."""
+    conv = conventional_bulk(bulk)
+    prim = conv.get_primitive_structure().lattice.matrix
+    ab = slab.lattice.matrix[:2]
+
+    def shape(gram: np.ndarray) -> np.ndarray:
+        """(|a|, |b|, cos angle) of Gram matrices (..., 2, 2)."""
+        la, lb = np.sqrt(gram[..., 0, 0]), np.sqrt(gram[..., 1, 1])
+        return np.stack([la, lb, gram[..., 0, 1] / (la * lb)], axis=-1)
+
+    target = shape(ab @ ab.T)
+    r = np.arange(-3, 4)
+    ms = np.stack(np.meshgrid(r, r, r, r, indexing="ij"), -1).reshape(-1, 2, 2)
+    ms = ms[np.abs(np.linalg.det(ms)) > 0.5]
+    found = []
+    for hkl in distinct_miller_indices(conv, max_index):
+        mesh = _plane_mesh(conv.lattice.matrix, prim, hkl)
+        if mesh is None:
+            continue
+        g_plane = mesh @ mesh.T
+        got = shape(np.einsum("nij,jk,nlk->nil", ms, g_plane, ms))
+        ok = (np.abs(got[:, :2] / target[:2] - 1.0).max(axis=1) < tol) & (np.abs(got[:, 2] - target[2]) < tol)
+        if np.any(ok):
+            found.append(tuple(int(i) for i in hkl))
+    return found
+
+
 def reduce_miller(hkl: Sequence[int]) -> MillerIndex:
     """Miller index as a tuple of three coprime integers."""
     try:
@@ -701,6 +774,8 @@ def generate_slabs(
     keep_covalent_units: bool = True,
     conventional: bool = True,
     allow_polar: bool = False,
+    redistribute: bool = True,
+    mobile: str | None = None,
 ) -> list[SlabRecord]:
     """All slabs of ``bulk``: every distinct Miller index up to ``max_index``, every termination.
 
@@ -721,10 +796,14 @@ def generate_slabs(
         conventional: read Miller indices in :func:`conventional_bulk` of ``bulk``.
         allow_polar: also return polar slabs (a dipole normal to the surface or a net
             formal charge); without it they are left out with a warning naming them.
+        redistribute: when no slab of a Miller index is stoichiometric and non-polar, add
+            the Canepa-style ones of :func:`stoichiometric_terminations` (half of a
+            framework cation plane and the mobile ions near it on each surface).
+        mobile: the mobile cation for ``redistribute`` (default :func:`mobile_ion`: Li, Na, ...).
 
     Returns:
         SlabRecords by Miller index; within one, sound (non-polar, stoichiometric) first,
-        then symmetric, then stoichiometric.
+        then symmetric, then stoichiometric (redistributed slabs by Ewald energy).
     """
     check_bulk(bulk)
     if min_thickness <= 0 or vacuum < 0:
@@ -748,6 +827,7 @@ def generate_slabs(
         fixed_fraction=fixed_fraction,
         ftol=ftol,
         tol=tol,
+        mobile=(mobile or mobile_ion(bulk, charges)) if redistribute else None,
     )
     records: list[SlabRecord] = []
     left_out: list[str] = []
@@ -789,6 +869,7 @@ def _slabs_for_miller(
     fixed_fraction: float,
     ftol: float,
     tol: float,
+    mobile: str | None = None,
 ) -> list[SlabRecord]:
     gen = SlabGenerator(
         bulk,
@@ -801,6 +882,10 @@ def _slabs_for_miller(
         reorient_lattice=True,
     )
     shifts, broken, repair = usable_shifts(gen, bonds, ftol)
+    # pymatgen caches reduced structures under keys whose hits are confirmed by an O(N^2)
+    # Structure.__eq__ (2.7 s per 192-atom LLZO slab): a second LLZO (001) call in one
+    # process took 4x the CPU of the first. Recomputing them is cheaper: start empty.
+    _clear_matcher_cache()
     stoich = {
         s: cut_slab(gen, s, min_thickness, bonds=bonds, repair=repair, tol=tol)[0] for s in shifts
     }
@@ -815,7 +900,7 @@ def _slabs_for_miller(
         slab = stoich[shift]
         tasker = tasker_type(gen.oriented_unit_cell, slab, charges)
         for product, sym, how in _symmetric_versions(
-            gen, slab, shift, min_thickness, symmetric, bonds, bulk, repair, tol
+            gen, slab, shift, min_thickness, symmetric, bonds, bulk, repair, tol, charges
         ):
             built.append((product, sym, tasker, how if tasker == 3 else None))
     if len(built) > 1:  # symmetrised slabs of different cuts can coincide
@@ -831,6 +916,29 @@ def _slabs_for_miller(
                 octo = octopolar_slab(sl, charges)
                 if octo is not None:
                     built.append((octo, True, 3, "octopolar"))
+    # ionic cut with a mobile cation, no covalent units and no sound slab yet: Canepa-style
+    # redistribution (a framework plane split in halves would tear covalent units apart)
+    energies: dict[int, float] = {}
+    if (
+        mobile is not None
+        and not bonds
+        and not any(
+            is_stoichiometric(sl, bulk) and _neutral_nonpolar(sl, charges) for sl, _, _, _ in built
+        )
+    ):
+        try:
+            redistributed = _redistributed_slabs(
+                gen, charges, mobile, min_thickness, vacuum, ftol=ftol
+            )
+        except Exception as exc:  # pragma: no cover - an add-on: the plain cuts are still returned
+            warnings.warn(
+                f"{bulk.reduced_formula}{hkl}: no {mobile}-redistributed slab ({exc})", stacklevel=3
+            )
+            redistributed = []
+        for sl, sym, t, energy in redistributed:
+            energies[len(built)] = energy
+            built.append((sl, sym, t, REDISTRIBUTED.format(ion=mobile)))
+            broken.setdefault(sl.shift, 0)
 
     records = [
         _record(
@@ -843,13 +951,21 @@ def _slabs_for_miller(
             fixed_fraction,
             charges,
             broken[slab.shift],
-            repair,
+            repair and i not in energies,
             how,
+            energies.get(i),
         )
-        for slab, sym, tasker, how in built
+        for i, (slab, sym, tasker, how) in enumerate(built)
     ]
     records.sort(
-        key=lambda r: (not r.sound, not r.symmetric, not r.stoichiometric, r.shift, r.top_termination)
+        key=lambda r: (
+            not r.sound,
+            not r.symmetric,
+            not r.stoichiometric,
+            r.ewald_energy / r.n_atoms if r.ewald_energy is not None else -math.inf,
+            r.shift,
+            r.top_termination,
+        )
     )
     return records
 
@@ -922,6 +1038,504 @@ def octopolar_slab(slab: Slab, charges: dict[str, float]) -> Slab | None:
     return sc
 
 
+# --------------------------------------------------------------------------------------
+# stoichiometric, non-polar terminations by redistributing the mobile ion (Canepa-style)
+
+#: ``reconstruction`` of the slabs of :func:`stoichiometric_terminations`.
+REDISTRIBUTED = "{ion} redistributed (Canepa-style)"
+
+#: Mobile cations in this order of preference (the first one present with a positive charge).
+MOBILE_IONS = ("Li", "Na", "K", "Rb", "Cs", "Ag", "Cu", "Mg", "Ca", "Zn")
+
+#: Mobile ions whose height is within this depth (Å) of the cut plane may change surface.
+REDISTRIBUTION_DEPTH = 2.0
+
+#: Most arrangements (framework halves x mobile-ion choices) ranked by Ewald energy per cut plane.
+MAX_ARRANGEMENTS = 20000
+
+#: Lowest-energy arrangements screened for mirror-symmetric depth profiles, and of those
+#: (mirror-symmetric first) the most tested with pymatgen's ``Slab.is_symmetric``.
+_RANKED = 256
+_SYMMETRY_TRIES = 6
+
+
+def mobile_ion(structure: Structure, charges: dict[str, float]) -> str | None:
+    """The mobile cation of an ionic phase (Li first, see :data:`MOBILE_IONS`), or None.
+
+    None when no such cation carries a positive formal charge or when it is the only
+    cation (no framework left to terminate the slab).
+    """
+    present = {el.symbol for el in structure.composition.elements}
+    for ion in MOBILE_IONS:
+        if ion in present and charges.get(ion, 0.0) > 0:
+            others = [el for el in present if el != ion and charges.get(el, 0.0) > 0]
+            return ion if others else None
+    return None
+
+
+def shortest_stacking(ouc: Structure, tol: float = 0.05) -> Structure:
+    """The oriented unit cell with c replaced by the shortest out-of-plane lattice translation.
+
+    pymatgen's oriented unit cell of a centred lattice keeps the conventional c: LLZO
+    (I4_1/acd) (001) has 192 atoms and 12.66 Å, where the body centring (a+b+c)/2 stacks
+    the same in-plane cell every 6.33 Å (96 atoms). Translations from site 0 to sites of
+    the same species are tested (every site must land on a site of its species within
+    ``tol`` Å); the cell is returned unchanged when none is shorter.
+    """
+    frac = np.mod(ouc.frac_coords, 1.0)
+    species = np.array([site.species_string for site in ouc])
+    lat = ouc.lattice
+
+    def is_translation(t: np.ndarray) -> bool:
+        for sp in np.unique(species):
+            f = frac[species == sp]
+            d = (f + t)[:, None, :] - f[None, :, :]
+            d -= np.round(d)
+            if not np.all(np.min(np.linalg.norm(d @ lat.matrix, axis=2), axis=1) < tol):
+                return False
+        return True
+
+    same = np.flatnonzero(species == species[0])
+    steps = sorted(
+        (np.mod(frac[j] - frac[0], 1.0) for j in same[1:]), key=lambda t: float(t[2])
+    )
+    for t in steps:
+        tc = float(t[2])
+        if tc < 1e-3 or tc > 1 - 1e-3 or abs(1 / tc - round(1 / tc)) > 1e-3:
+            continue
+        if tc > 0.5 + 1e-3:
+            break
+        if not is_translation(t):
+            continue
+        keep = frac[:, 2] < tc - 1e-6
+        new = Lattice([lat.matrix[0], lat.matrix[1], t @ lat.matrix])
+        reduced = Structure(
+            new,
+            [ouc[int(i)].species for i in np.flatnonzero(keep)],
+            frac[keep] @ lat.matrix,
+            coords_are_cartesian=True,
+            to_unit_cell=True,
+        )
+        if len(reduced) * round(1 / tc) == len(ouc):
+            return reduced
+    return ouc
+
+
+def _periodic_planes(z: np.ndarray, period: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(plane label, plane height) of heights ``z`` periodic in ``period`` (Å)."""
+    order = np.sort(z)
+    gaps = np.diff(np.append(order, order[0] + period))
+    start = order[(int(np.argmax(gaps)) + 1) % len(order)]
+    rel = np.mod(z - start + 1e-9, period) - 1e-9
+    labels = atomic_planes(rel, tol)
+    heights = np.array([start + rel[labels == p].mean() for p in range(int(labels.max()) + 1)])
+    return labels, heights
+
+
+def _mirror_symmetric(
+    symbols: np.ndarray, heights: np.ndarray, centre: float, tol: float = 0.05
+) -> bool:
+    """Same species at the same depths seen from both surfaces (mirror of the height profile)."""
+    for sp in np.unique(symbols):
+        h = np.sort(heights[symbols == sp])
+        if not np.allclose(h, np.sort(centre - h), atol=tol):
+            return False
+    return True
+
+
+def stoichiometric_terminations(
+    bulk: Structure,
+    miller_index: Sequence[int],
+    *,
+    min_thickness: float = 10.0,
+    vacuum: float = 15.0,
+    mobile: str | None = None,
+    depth: float = REDISTRIBUTION_DEPTH,
+    max_arrangements: int = MAX_ARRANGEMENTS,
+    fixed_thickness: float | None = None,
+    fixed_fraction: float = 0.5,
+    ftol: float = 0.1,
+    conventional: bool = True,
+) -> list[SlabRecord]:
+    """Stoichiometric, neutral, dipole-free slabs of an ionic cut with a mobile cation.
+
+    The approach of Canepa et al., Chem. Mater. 30, 3019 (2018) (LLZO garnet surfaces):
+    cut the bulk at a framework cation plane, make the slab stoichiometric and symmetric by
+    putting half of that plane on each surface, and redistribute the mobile ions (Li) near
+    the cut between the two surfaces, choosing the arrangement of lowest electrostatic
+    (Ewald) energy. In detail, for every distinct plane of framework cations (not the
+    mobile ion) of the oriented unit cell (OUC):
+
+    1. *N* OUCs are stacked from that plane (*N* h >= ``min_thickness``, h the shortest
+       stacking period, :func:`shortest_stacking`), so the composition is *N* OUCs:
+       stoichiometric and neutral whatever follows.
+    2. Each atom of the cut plane, and each mobile ion within ``depth`` Å of it, sits
+       either at the bottom surface or, translated by *N* h, at the top one. Moving an
+       ion of charge q changes the dipole by q *N* h / A, so a zero dipole fixes the
+       charge to move: half of every element of the cut plane (both surfaces end in the
+       same plane, as a Tasker-2 half plane) and the number of mobile ions that cancels
+       the rest.
+    3. Among all such arrangements (exhaustively when there are at most
+       ``max_arrangements``; mobile-ion shells farther from the plane are dropped until
+       there are) the one of lowest Ewald energy of formal point charges is kept,
+       preferring arrangements whose two surfaces show the same species at the same
+       depths, then those pymatgen finds symmetric.
+    4. A plane that cannot be halved in the OUC (an odd number of atoms of an element, or
+       an odd number of mobile ions to move) is tried in 2x1, 1x2 and 2x2 in-plane cells.
+
+    pymatgen does the crystallography (:class:`SlabGenerator`'s oriented unit cell),
+    the formal charges (:func:`oxidation_states`), the Ewald energies
+    (:class:`EwaldSummation`'s pair-energy matrix, computed once per cut plane with both
+    positions of every movable ion: the energy of an arrangement is a quadratic form of
+    its occupations) and the surface symmetry (:meth:`Slab.is_symmetric`); the plane
+    selection, the counting that makes the dipole vanish and the enumeration are written
+    here, since pymatgen's ``get_tasker2_slabs`` moves atoms of one species of the
+    outermost plane only and ``nonstoichiometric_symmetrized_slab`` gives up the
+    stoichiometry. Only the mobile ion and the cut plane are redistributed (never O or
+    other anions), and phases with covalent units (PS4, PO4, ...) are left out (a split
+    plane would tear them apart). Returns records with ``reconstruction`` ``"Li redistributed
+    (Canepa-style)"``, ``tasker_type`` of the plain cut and ``ewald_energy``, lowest Ewald
+    energy per atom first (a point-charge ranking, not a surface energy); their ``shift`` is
+    the fractional height of the split plane in pymatgen's OUC (pymatgen's own shifts lie
+    between planes). Empty when the phase has no mobile cation or no plane admits a
+    neutral, dipole-free arrangement.
+    """
+    check_bulk(bulk)
+    hkl = reduce_miller(miller_index)
+    bulk = conventional_bulk(bulk) if conventional else bulk.copy()
+    charges = oxidation_states(bulk)
+    mobile = mobile or mobile_ion(bulk, charges)
+    if mobile is None or covalent_bonds(bulk):
+        return []
+    gen = SlabGenerator(
+        bulk,
+        hkl,
+        min_slab_size=min_thickness,
+        min_vacuum_size=max(vacuum, 3.0),
+        center_slab=False,
+        in_unit_planes=False,
+        primitive=True,
+        reorient_lattice=True,
+    )
+    found = _redistributed_slabs(
+        gen,
+        charges,
+        mobile,
+        min_thickness,
+        vacuum,
+        depth=depth,
+        max_arrangements=max_arrangements,
+        ftol=ftol,
+    )
+    how = REDISTRIBUTED.format(ion=mobile)
+    return [
+        _record(
+            slab, sym, tasker, bulk, vacuum, fixed_thickness, fixed_fraction, charges, 0, False, how,
+            energy,
+        )
+        for slab, sym, tasker, energy in found
+    ]
+
+
+def _redistributed_slabs(
+    gen: SlabGenerator,
+    charges: dict[str, float],
+    mobile: str,
+    min_thickness: float,
+    vacuum: float,
+    *,
+    depth: float = REDISTRIBUTION_DEPTH,
+    max_arrangements: int = MAX_ARRANGEMENTS,
+    ftol: float = 0.1,
+) -> list[tuple[Slab, bool, int | None, float]]:
+    """[(slab, symmetric, Tasker type of the cut, Ewald energy eV)], lowest per atom first."""
+    if charges.get(mobile, 0.0) <= 0:
+        return []
+    base = shortest_stacking(gen.oriented_unit_cell)
+    cell = _cell_arrays(base, charges, mobile, ftol)
+    if cell is None:
+        return []
+    h = cell["h"]
+    n_ouc = max(1, math.ceil(min_thickness / h - 1e-9))
+    neutral_planes = planes_neutral(base, charges)
+
+    # one cation plane per group of equivalent ones (same depth profile, or its mirror)
+    pending: list[float] = []
+    seen: list[dict[str, np.ndarray]] = []
+    for p, z_plane in enumerate(cell["plane_z"]):
+        members = cell["frame"][cell["labels"] == p]
+        if not (cell["q"][members] > 0).any():
+            continue  # terminations are named by their cations: anion planes are not cut
+        rel = _relative_heights(cell, members, z_plane)
+        profile = {sp: np.sort(rel[cell["symbols"] == sp]) for sp in np.unique(cell["symbols"])}
+        if any(
+            all(np.allclose(profile[sp], other[sp], atol=0.02) for sp in profile)
+            or all(np.allclose(profile[sp], np.sort(-other[sp]), atol=0.02) for sp in profile)
+            for other in seen
+        ):
+            continue
+        seen.append(profile)
+        pending.append(float(z_plane))
+
+    results: list[tuple[Slab, bool, int | None, float]] = []
+    # a plane with an odd number of atoms of an element, or an odd count of mobile ions to
+    # move, can be halved only in a larger in-plane cell
+    for size in ((1, 1), (2, 1), (1, 2), (2, 2)):
+        if not pending:
+            break
+        if size != (1, 1):
+            cell = _cell_arrays(base * (size[0], size[1], 1), charges, mobile, ftol)
+        lat, normal = cell["lat"], cell["normal"]
+        left = []
+        for z_plane in pending:
+            dist = np.abs(np.mod(cell["plane_z"] - z_plane + h / 2, h) - h / 2)
+            members = cell["frame"][cell["labels"] == int(np.argmin(dist))]
+            best = _best_arrangement(
+                cell["cart"], cell["z"], cell["symbols"], cell["q"],
+                _relative_heights(cell, members, z_plane), members, cell["mob"], lat, normal, h,
+                z_plane, n_ouc, charges[mobile], vacuum, depth, max_arrangements,
+            )
+            if best is None:
+                left.append(z_plane)
+                continue
+            ranked, dipole0 = best
+            tasker = 1 if neutral_planes else (3 if abs(dipole0) > DIPOLE_TOL else 2)
+            # the lowest-energy arrangement with equivalent surfaces (pymatgen), else the lowest
+            picked = None
+            for coords, species, energy in ranked:
+                length = float(np.ptp(coords @ normal)) + max(vacuum, 3.0)
+                slab = Slab(
+                    Lattice([lat[0], lat[1], normal * length]),
+                    species,
+                    coords,
+                    gen.miller_index,
+                    gen.oriented_unit_cell,
+                    float(np.mod(z_plane / ouc_height(gen), 1.0)),
+                    gen.slab_scale_factor,
+                    coords_are_cartesian=True,
+                    to_unit_cell=True,
+                    reorient_lattice=True,
+                )
+                if slab.is_symmetric():
+                    picked = (recentre(slab), True, tasker, energy)
+                    break
+                picked = picked or (recentre(slab), False, tasker, energy)
+            results.append(picked)  # type: ignore[arg-type]
+        pending = left
+    results.sort(key=lambda item: item[3] / len(item[0]))  # same composition per atom
+    return results
+
+
+def _cell_arrays(
+    ouc: Structure, charges: dict[str, float], mobile: str, ftol: float
+) -> dict[str, Any] | None:
+    """Heights, charges and framework planes of an oriented unit cell; None without a framework."""
+    lat = ouc.lattice.matrix
+    normal = unit_normal(lat)
+    if np.dot(lat[2], normal) < 0:
+        normal = -normal
+    h = float(np.dot(lat[2], normal))
+    frac = np.mod(ouc.frac_coords, 1.0)
+    frac[frac > 1 - 1e-9] = 0.0
+    symbols = np.array([site.specie.symbol for site in ouc])
+    q = site_charges(ouc, charges)
+    mob = symbols == mobile
+    frame = np.flatnonzero(~mob)
+    if not len(frame) or not (q[frame] > 0).any() or abs(q.sum()) > CHARGE_TOL:
+        return None
+    z = frac[:, 2] * h
+    labels, plane_z = _periodic_planes(z[frame], h, ftol)
+    return {
+        "lat": lat, "normal": normal, "h": h, "cart": frac @ lat, "z": z, "symbols": symbols,
+        "q": q, "mob": mob, "frame": frame, "labels": labels, "plane_z": plane_z,
+    }
+
+
+def _relative_heights(cell: dict[str, Any], members: np.ndarray, z_plane: float) -> np.ndarray:
+    """Signed height of every atom above the cut plane, in [-h/2, h/2) (the plane itself ~0)."""
+    h, z = cell["h"], cell["z"]
+    rel = np.mod(z - z_plane + h / 2, h) - h / 2
+    rel[members] = z[members] - z_plane - np.round((z[members] - z_plane) / h) * h
+    return rel
+
+
+def _best_arrangement(  # noqa: C901, PLR0913
+    cart: np.ndarray,
+    z: np.ndarray,
+    symbols: np.ndarray,
+    q: np.ndarray,
+    rel: np.ndarray,
+    members: np.ndarray,
+    mob: np.ndarray,
+    lat: np.ndarray,
+    normal: np.ndarray,
+    h: float,
+    z_plane: float,
+    n_ouc: int,
+    q_mobile: float,
+    vacuum: float,
+    depth: float,
+    max_arrangements: int,
+) -> tuple[list[tuple[np.ndarray, list[str], float]], float] | None:
+    """([(Cartesian coordinates, species, Ewald energy eV)] best first, as-cut dipole e/Å).
+
+    None when the cut plane cannot be halved or no count of mobile ions cancels the dipole.
+    """
+    from itertools import combinations, product
+
+    from pymatgen.analysis.ewald import EwaldSummation
+    from pymatgen.core import Species
+
+    area = float(np.linalg.norm(np.cross(lat[0], lat[1])))
+    groups: dict[str, list[int]] = {}
+    for i in members:
+        groups.setdefault(str(symbols[i]), []).append(int(i))
+    if any(len(g) % 2 for g in groups.values()):
+        return None  # an odd plane cannot be halved in this cell
+    frame_moved_q = sum(q[g[0]] * len(g) / 2 for g in groups.values())
+    n_frame_choices = math.prod(math.comb(len(g), len(g) // 2) for g in groups.values())
+
+    # mobile ions near the plane, in shells of equal distance
+    near = np.flatnonzero(mob & (np.abs(rel) < min(depth, h / 2 - 1e-6)))
+    near = near[np.argsort(np.abs(rel[near]), kind="stable")]
+    shells: list[list[int]] = []
+    for i in near:
+        if shells and abs(abs(rel[i]) - abs(rel[shells[-1][0]])) < 0.05:
+            shells[-1].append(int(i))
+        else:
+            shells.append([int(i)])
+
+    def as_cut(zone: np.ndarray) -> np.ndarray:
+        """Height above the cut plane of the lowest image of each OUC atom (movable ones low)."""
+        base = np.mod(rel, h)
+        base[zone] = rel[zone]
+        return base
+
+    choice = None
+    for n_shells in range(len(shells), -1, -1):
+        zone_mob = np.array([i for s in shells[:n_shells] for i in s], dtype=int)
+        zone = np.concatenate([members, zone_mob]).astype(int)
+        base = as_cut(zone)
+        # dipole of the as-cut stack: n_ouc * sum q base (the OUC is neutral); moving q by
+        # n_ouc * h changes it by q n_ouc h: the charge to move cancels sum q base / h
+        to_move = -float(np.dot(q, base)) / h
+        n_mob = (to_move - frame_moved_q) / q_mobile
+        if abs(n_mob - round(n_mob)) > 1e-3 or not 0 <= round(n_mob) <= len(zone_mob):
+            continue
+        n_mob = round(n_mob)
+        if n_frame_choices * math.comb(len(zone_mob), n_mob) <= max_arrangements:
+            choice = (zone_mob, zone, base, n_mob)
+            break
+    if choice is None:
+        return None
+    zone_mob, zone, base, n_mob = choice
+    dipole0 = n_ouc * float(np.dot(q, base)) / area
+
+    # every image: (atom, height above the cut plane); the movable ones twice (low, high)
+    fixed_atoms, fixed_h = [], []
+    zone_set = set(zone.tolist())
+    for i in range(len(symbols)):
+        for k in range(n_ouc):
+            if k == 0 and i in zone_set:
+                continue
+            fixed_atoms.append(i)
+            fixed_h.append(base[i] + k * h)
+    low_h = base[zone]
+    atoms = np.concatenate([fixed_atoms, zone, zone]).astype(int)
+    heights = np.concatenate([fixed_h, low_h, low_h + n_ouc * h])
+    # Cartesian position of each image: its OUC atom translated by whole c vectors
+    shifts = np.round((heights + z_plane - z[atoms]) / h)
+    coords = cart[atoms] + shifts[:, None] * lat[2]
+    n_fixed, n_zone = len(fixed_atoms), len(zone)
+
+    # Ewald pair energies of all images once (pymatgen); an arrangement is a quadratic form
+    span = float(np.ptp(heights))
+    ewald_cell = Lattice([lat[0], lat[1], normal * (span + max(vacuum, 10.0))])
+    inplane = coords - np.outer(coords @ normal, normal)
+    ewald_coords = inplane + np.outer(heights - heights.min() + 0.5 * max(vacuum, 10.0), normal)
+    decorated = Structure(
+        ewald_cell,
+        [Species(str(symbols[i]), float(q[i])) for i in atoms],
+        ewald_coords,
+        coords_are_cartesian=True,
+    )
+    matrix = EwaldSummation(decorated).total_energy_matrix
+    movable = np.arange(n_fixed, n_fixed + 2 * n_zone)
+    field = matrix[np.ix_(movable, np.arange(n_fixed))].sum(axis=1)
+    pair = matrix[np.ix_(movable, movable)]
+    const = float(matrix[:n_fixed, :n_fixed].sum())
+
+    # arrangements: which atoms of the zone go to the top surface
+    pos = {int(i): j for j, i in enumerate(zone)}
+    frame_choices = []
+    for picks in product(*(combinations(g, len(g) // 2) for g in groups.values())):
+        up = np.zeros(n_zone, dtype=bool)
+        up[[pos[i] for pick in picks for i in pick]] = True
+        frame_choices.append(up)
+    mob_choices = []
+    for pick in combinations(zone_mob.tolist(), n_mob):
+        up = np.zeros(n_zone, dtype=bool)
+        up[[pos[i] for i in pick]] = True
+        mob_choices.append(up)
+    ups = np.array(frame_choices)[:, None, :] | np.array(mob_choices)[None, :, :]
+    ups = ups.reshape(-1, n_zone)
+    occ = np.concatenate([~ups, ups], axis=1).astype(float)
+    energies = const + 2 * occ @ field + np.einsum("ij,jk,ik->i", occ, pair, occ)
+
+    # lowest energies first, those with the same species at the same depths on both
+    # surfaces (a necessary condition of equivalent surfaces) before the others
+    frame_mask = ~mob[atoms]
+    order = np.argsort(energies, kind="stable")
+    mirrored, others = [], []
+    for idx in order[:_RANKED]:
+        keep = np.concatenate([np.ones(n_fixed, bool), ~ups[idx], ups[idx]])
+        hk = heights[keep]
+        centre = hk[frame_mask[keep]].min() + hk[frame_mask[keep]].max()
+        (mirrored if _mirror_symmetric(symbols[atoms][keep], hk, centre) else others).append(idx)
+    ranked = []
+    for idx in (mirrored + others)[:_SYMMETRY_TRIES]:
+        keep = np.concatenate([np.ones(n_fixed, bool), ~ups[idx], ups[idx]])
+        ranked.append((coords[keep], [str(s) for s in symbols[atoms][keep]], float(energies[idx])))
+    return ranked, dipole0
+
+
+def _clear_matcher_cache() -> None:
+    """Empty pymatgen's StructureMatcher cache of reduced structures (when it has one)."""
+    cached = getattr(StructureMatcher, "_get_reduced_istructure", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+
+
+def _tasker2_may_cancel(slab: Slab, charges: dict[str, float], tol: float = 0.01) -> bool:
+    """Whether pymatgen's ``get_tasker2_slabs`` can give a dipole-free slab (a cheap pre-check).
+
+    ``get_tasker2_slabs`` moves half of the sites of the outermost site's species within
+    ``tol`` (fractional c) of it by the slab height to the other surface, and groups every
+    choice with ``StructureMatcher`` (a minute for LLZO (001)). A symmetric result has no
+    dipole; moving charge q by the height d changes the dipole by q d, whichever sites move,
+    so when neither surface's move cancels the dipole of the neutral ``slab`` no version
+    can be symmetric and the call is skipped. Mirrors pymatgen's selection of the sites.
+    """
+    q = site_charges(slab, charges)
+    if not np.any(q) or abs(q.sum()) > CHARGE_TOL:
+        return True
+    normal = unit_normal(slab.lattice.matrix)
+    c = slab.frac_coords[:, 2]
+    n_total = round(slab.lattice.c / slab.oriented_unit_cell.lattice.c)
+    if n_total == 0:  # pragma: no cover - a slab thinner than its OUC: let pymatgen decide
+        return True
+    height = float(abs(slab.lattice.matrix[2] @ normal))
+    step = round((c.max() - c.min()) * n_total) / n_total * height
+    dipole = float(q @ (slab.cart_coords @ normal))
+    species = np.array([site.species_string for site in slab])
+    for i, sign in ((int(np.argmin(c)), 1.0), (int(np.argmax(c)), -1.0)):
+        moved = np.isclose(c, c[i], atol=tol) & (species == species[i])
+        change = sign * q[i] * moved.sum() / 2 * step
+        if abs(dipole + change) / surface_area(slab) < 10 * DIPOLE_TOL:
+            return True
+    return False
+
+
 def _symmetric_versions(  # noqa: C901
     gen: SlabGenerator,
     slab: Slab,
@@ -932,6 +1546,7 @@ def _symmetric_versions(  # noqa: C901
     bulk: Structure,
     repair: bool,
     tol: float,
+    charges: dict[str, float] | None = None,
 ) -> list[tuple[Slab, bool, str | None]]:
     """[(slab, is_symmetric, reconstruction)] for one cut, each at least ``min_thickness`` thick."""
     if slab.is_symmetric():
@@ -952,11 +1567,15 @@ def _symmetric_versions(  # noqa: C901
             # "Odd number of sites to divide" / "Too many sites removed": no such version, handled below
             warnings.simplefilter("ignore")
             # stoichiometric first: half of the outermost plane moved to the other side (Tasker 3 -> 2)
-            versions = [
-                s
-                for s in base.get_tasker2_slabs()
-                if s.is_symmetric() and units_intact(s, bonds, bulk)
-            ]
+            versions = (
+                [
+                    s
+                    for s in base.get_tasker2_slabs()
+                    if s.is_symmetric() and units_intact(s, bonds, bulk)
+                ]
+                if charges is None or _tasker2_may_cancel(base, charges)
+                else []
+            )
             how = "tasker2"
             if not versions:
                 how = None
@@ -985,6 +1604,7 @@ def _record(
     broken_bonds: int,
     repaired: bool,
     reconstruction: str | None = None,
+    ewald_energy: float | None = None,
 ) -> SlabRecord:
     slab = with_exact_vacuum(slab, vacuum)
     heights, thickness, measured_vacuum = heights_along_normal(slab)
@@ -1012,6 +1632,7 @@ def _record(
         reconstruction=reconstruction
         if reconstruction and abs(dipole) <= DIPOLE_TOL and abs(net_charge) <= CHARGE_TOL
         else None,
+        ewald_energy=ewald_energy,
         tasker_type=tasker,
         broken_bonds=broken_bonds,
         repaired=repaired,

@@ -10,6 +10,8 @@ interface formation / interfacial / elastic energy decomposition (Eq. 14-18).
   relaxed together with the two isolated slabs cut from the same strained cell -> W_ad.
   The whole scanned landscape is kept. ``make_batch`` does many candidates in the same
   two jobs (one batched scan, one batched relaxation).
+- Given structures: a slab file (``SurfaceEnergyMaker.make_given``) or an interface file
+  (``AdhesionMaker.make_given``) is computed as given, nothing cut or rescanned.
 - :class:`InterfaceEnergyMaker`: the adhesion flow, then the stress-free bulks, the bulks
   strained to the interface's in-plane lattice (relaxed along z only) and the periodic
   sandwich at the adhesion minimum (relaxed along z) -> E_f, sigma, E_el and the Eq. 18
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,7 +56,7 @@ from interphases.structures.interface_cells import (
     strained_references,
 )
 from interphases.structures.interfaces import InterfaceCandidate
-from interphases.structures.slabs import SlabRecord, StructureField, generate_slabs
+from interphases.structures.slabs import SlabRecord, StructureField, generate_slabs, given_slab_miller
 from interphases.workflows.engines import get_engine
 from interphases.workflows.engines.base import Engine
 
@@ -63,6 +65,7 @@ __all__ = [
     "AdhesionMaker",
     "AdhesionSetDocument",
     "BulkReference",
+    "GivenAdhesionDocument",
     "InterfaceEnergyDocument",
     "InterfaceEnergyMaker",
     "InterfaceEnergySetDocument",
@@ -70,10 +73,14 @@ __all__ = [
     "SlabSurfaceEnergy",
     "SurfaceEnergyDocument",
     "SurfaceEnergyMaker",
+    "check_given_slab",
     "compute_adhesion",
+    "compute_given_adhesion",
+    "compute_given_slab_surface_energy",
     "compute_interface_energies",
     "compute_surface_energies",
     "registry_scan",
+    "split_given_interface",
 ]
 
 #: force threshold (eV/Å) of bulk relaxations (cheap cells; with a cell filter the threshold
@@ -621,6 +628,19 @@ class InterfaceEnergySetDocument(BaseModel):
 # surface energy
 
 
+def _bulk_reference(eng: Engine, bulk: Structure, name: str, relax_bulk: bool, fmax: float,
+                    max_steps: int) -> BulkReference:
+    """The bulk reference of a surface energy: relaxed (cell and atoms, to :func:`bulk_fmax`)
+    or a single point; raises :class:`CalculationError` when it has no energy."""
+    if relax_bulk:
+        (result,) = eng.relax([bulk], cell="full", fmax=bulk_fmax(fmax), max_steps=max_steps, labels=[f"{name}-bulk"])
+    else:
+        (result,) = eng.static([bulk], labels=[f"{name}-bulk"])
+    if not _finite(result.energy):
+        raise CalculationError(f"bulk {bulk.composition.reduced_formula}: no energy ({result.error})")
+    return BulkReference.from_result(f"{name}-bulk", "full" if relax_bulk else "fixed", bulk, result)
+
+
 def compute_surface_energies(
     bulk: Structure,
     engine: Any = "mlip",
@@ -649,15 +669,9 @@ def compute_surface_energies(
     eng = _engine(engine)
     formula = bulk.composition.reduced_formula
     name = label or formula
-    if relax_bulk:
-        (bulk_result,) = eng.relax([bulk], cell="full", fmax=bulk_fmax(fmax), max_steps=max_steps, labels=[f"{name}-bulk"])
-    else:
-        (bulk_result,) = eng.static([bulk], labels=[f"{name}-bulk"])
-    bulk_ref = BulkReference.from_result(f"{name}-bulk", "full" if relax_bulk else "fixed", bulk, bulk_result)
-    if not _finite(bulk_result.energy):
-        raise CalculationError(f"bulk {formula}: no energy ({bulk_result.error})")
+    bulk_ref = _bulk_reference(eng, bulk, name, relax_bulk, fmax, max_steps)
     records: list[SlabRecord] = generate_slabs(
-        bulk_result.structure,
+        bulk_ref.structure,
         max_index=max_index,
         miller_indices=miller_indices,
         min_thickness=min_thickness,
@@ -755,6 +769,158 @@ def compute_surface_energies(
     )
 
 
+# -------------------------------------------------------------------------------------- a slab given as a file
+
+
+def check_given_slab(slab: Structure, bulk: Structure, chemical_potentials: dict[str, float] | None) -> None:
+    """One-line errors, before any computation, for a 'slab' that is not one or not a cut of ``bulk``."""
+    from interphases.analysis.energetics import slab_bulk_units
+    from interphases.structures.bulk import classify_structure
+
+    kind = classify_structure(slab)
+    sf, bf = slab.composition.reduced_formula, bulk.composition.reduced_formula
+    if kind == "bulk":
+        raise InterphasesError(
+            f"the slab {sf} ({len(slab)} atoms) has no vacuum along c: it is a bulk; give it as the phase to cut slabs from"
+        )
+    if kind == "interface":
+        raise InterphasesError(
+            f"the slab {slab.composition.formula.replace(' ', '')} is two stacked phases (an interface): "
+            "its work of adhesion is `interphases adhesion FILE`; a surface energy needs a slab of one phase"
+        )
+    if classify_structure(bulk) != "bulk":
+        raise InterphasesError(f"the bulk reference {bf} has vacuum along c (a slab or interface file): give a bulk")
+    try:
+        slab_bulk_units(slab.composition, bulk.composition, chemical_potentials)
+    except InterphasesError as exc:
+        if chemical_potentials:
+            raise
+        raise InterphasesError(
+            f"the slab {slab.composition.formula.replace(' ', '')} is not stoichiometric: its composition is not a whole "
+            f"multiple of the bulk formula {bf}, so its surface energy depends on chemical potentials; give a "
+            f"stoichiometric slab (or chemical_potentials= in Python)"
+        ) from exc
+
+
+def compute_given_slab_surface_energy(
+    slab: Structure,
+    bulk: Structure | str,
+    engine: Any = "mlip",
+    *,
+    relax_bulk: bool = True,
+    relax_slab: bool = True,
+    fmax: float = 0.05,
+    max_steps: int = 300,
+    chemical_potentials: dict[str, float] | None = None,
+    miller_index: Sequence[int] | None = None,
+    label: str | None = None,
+) -> SurfaceEnergyDocument:
+    """gamma of a slab given as it is (a file with vacuum: nothing is cut, moved or frozen).
+
+    gamma = (E_slab - n E_bulk,fu) / 2A with n bulk formula units in the slab and A = |a x b|
+    (:func:`interphases.analysis.energetics.surface_energy`, as :func:`compute_surface_energies`):
+    the single point of the slab as given (``unrelaxed_surface_energy_j_per_m2``) and, with
+    ``relax_slab``, its relaxation in the given cell, the atoms the file freezes
+    (``selective_dynamics``) kept fixed: then only the top surface relaxes (the top-surface
+    convention of a symmetric slab); with nothing frozen every atom relaxes (both surfaces,
+    a note says so). An asymmetric slab gives the mean of its two surfaces (``convention``).
+    ``bulk``: a bulk Structure or a name / file / MP id; relaxed (``relax_bulk``) or a single
+    point. ``miller_index``: a label for the facet; default the facet of the (relaxed) bulk
+    whose lattice mesh the slab's in-plane cell matches (:func:`given_slab_miller`), (0, 0, 0)
+    when none or several do. A non-stoichiometric slab needs ``chemical_potentials``.
+    """
+    from interphases.parsers.schema import fixed_indices
+    from interphases.structures.slabs import describe_given_slab, is_stoichiometric
+
+    if not isinstance(bulk, Structure):
+        from interphases.structures import load_structure
+
+        bulk = load_structure(str(bulk))
+    slab = slab.copy()
+    check_given_slab(slab, bulk, chemical_potentials)
+    eng = _engine(engine)
+    formula = bulk.composition.reduced_formula
+    name = label or f"{slab.composition.reduced_formula}-slab"
+    notes: list[str] = []
+    bulk_ref = _bulk_reference(eng, bulk, name, relax_bulk, fmax, max_steps)
+    if miller_index is None:
+        fits = given_slab_miller(slab, bulk_ref.structure)
+        if len(fits) == 1:
+            miller_index = fits[0]
+        else:
+            notes.append(
+                f"the in-plane cell fits the lattice mesh of {', '.join(map(_miller, fits))} of the bulk: facet not named"
+                if fits else
+                "the in-plane cell fits no facet of the (relaxed) bulk up to index 2 within 2 %: strained or "
+                "another phase, gamma includes that strain energy"
+            )
+            miller_index = (0, 0, 0)
+    miller_index = tuple(int(i) for i in miller_index)
+    d = describe_given_slab(Structure.from_sites(slab.sites))
+    symmetric = _slab_symmetric(slab)
+    n_fixed = len(fixed_indices(slab))
+    frozen = relax_slab and n_fixed > 0
+    if relax_slab and not n_fixed:
+        notes.append("nothing frozen in the file: every atom relaxed (both surfaces)")
+    if not symmetric:
+        notes.append("asymmetric slab: gamma is the mean of its two surfaces")
+    if d["polar"]:
+        notes.append("polar slab (formal charges): its gamma depends on thickness, not comparable")
+    plain = Structure.from_sites(slab.sites)
+    (st,) = eng.static([plain], labels=[f"{name}-unrelaxed"])
+    if relax_slab:
+        (rx,) = eng.relax([plain], cell="fixed", fmax=fmax, max_steps=max_steps, labels=[name])
+    else:
+        rx = st
+    if not _finite(rx.energy) or not _finite(st.energy):
+        raise CalculationError(f"slab {name}: no energy ({rx.error or st.error})")
+    se = surface_energy(
+        rx.energy, slab.composition, bulk_ref.energy_per_atom, bulk.composition, d["area"],
+        unrelaxed_slab_energy=st.energy, bottom_frozen=frozen, symmetric=symmetric,
+        chemical_potentials=chemical_potentials,
+    )
+    gamma, unrelaxed, convention = se.value, se.unrelaxed_value, se.convention
+    if not rx.converged:
+        notes.append(f"relaxation not converged: {rx.error}")
+    termination = (d["top_termination"] if d["top_termination"] == d["bottom_termination"]
+                   else f"{d['top_termination']}|{d['bottom_termination']}")
+    surface = SlabSurfaceEnergy(
+        miller_index=miller_index,
+        termination=termination,
+        shift=0.0,
+        symmetric=symmetric,
+        stoichiometric=is_stoichiometric(slab, bulk),
+        tasker_type=None,
+        polar=bool(d["polar"]),
+        area=d["area"],
+        n_atoms=len(slab),
+        n_fixed=n_fixed if relax_slab else 0,
+        thickness=d["thickness"],
+        vacuum=d["vacuum"],
+        surface_energy=gamma,
+        surface_energy_j_per_m2=j_per_m2(gamma),
+        unrelaxed_surface_energy_j_per_m2=j_per_m2(unrelaxed) if unrelaxed is not None else None,
+        convention=convention,
+        lowest_of_facet=True,
+        converged=bool(rx.converged and st.converged),
+        n_steps=rx.n_steps,
+        note="; ".join(notes) or None,
+        slab_energy=rx.energy,
+        unrelaxed_slab_energy=st.energy,
+        initial_structure=slab,
+        structure=rx.structure if relax_slab else None,
+    )
+    return SurfaceEnergyDocument(
+        task_label=f"surface energy: {name} (given slab) on {formula}",
+        formula=formula,
+        bulk=bulk_ref,
+        surfaces=[surface],
+        provenance=_provenance(eng),
+        parameters=dict(given_slab=True, relax_bulk=relax_bulk, relax_slabs=relax_slab, fmax=fmax,
+                        max_steps=max_steps, chemical_potentials=chemical_potentials),
+    )
+
+
 @dataclass
 class SurfaceEnergyMaker(Maker):
     """Surface energies of a bulk phase: bulk relax -> slabs -> slab relax -> gamma.
@@ -765,7 +931,8 @@ class SurfaceEnergyMaker(Maker):
     slabs (when no symmetric slab of a cut exists) give the mean of their two surfaces
     (``convention`` says so); non-stoichiometric ones need ``chemical_potentials``
     (eV/atom of the excess elements), else gamma is None with a note.
-    See :mod:`interphases.analysis.energetics`.
+    See :mod:`interphases.analysis.energetics`. ``make_given(slab, bulk)``: gamma of a slab
+    given as a file, used as it is (:func:`compute_given_slab_surface_energy`).
     """
 
     name: str = "surface energy"
@@ -800,6 +967,25 @@ class SurfaceEnergyMaker(Maker):
             max_steps=self.max_steps,
             chemical_potentials=self.chemical_potentials,
             symmetric=self.symmetric,
+            label=label,
+        )
+
+    @job(data=["initial_structure", "structure"])
+    def make_given(self, slab: Structure, bulk: Structure | str, label: str | None = None,
+                   miller_index: tuple[int, int, int] | None = None) -> SurfaceEnergyDocument:
+        """gamma of ``slab`` used as given (nothing cut; its frozen atoms kept), against
+        ``bulk``: see :func:`compute_given_slab_surface_energy`. Uses ``engine``,
+        ``relax_bulk``, ``relax_slabs``, ``fmax``, ``max_steps`` and ``chemical_potentials``."""
+        return compute_given_slab_surface_energy(
+            slab,
+            bulk,
+            self.engine,
+            relax_bulk=self.relax_bulk,
+            relax_slab=self.relax_slabs,
+            fmax=self.fmax,
+            max_steps=self.max_steps,
+            chemical_potentials=self.chemical_potentials,
+            miller_index=miller_index,
             label=label,
         )
 
@@ -1190,6 +1376,198 @@ def adhesion_job(candidates: Any, scans: RegistryScanSet, engine: Any, relax: bo
     return AdhesionSetDocument(task_label=f"work of adhesion of {len(docs)} candidates", results=docs)
 
 
+# -------------------------------------------------------------------------------------- an interface given as a file
+
+
+class GivenAdhesionDocument(BaseModel):
+    """Work of adhesion of an interface given as a file (two stacked phases, used as given).
+
+    W_ad = (E_lower + E_upper - E_interface) / (n_interfaces S), the two sides cut from the
+    same cell; ``n_interfaces`` 1 for a slab model (vacuum), 2 for a periodic sandwich."""
+
+    task_label: str
+    label: str
+    lower_formula: str
+    upper_formula: str
+    terminations: str = Field(description="Planes that meet at the interface: top of the lower side | bottom of the upper side.")
+    cell_model: str = Field(description="'slab' (vacuum, one interface) or 'sandwich' (periodic, two interfaces).")
+    n_interfaces: int
+    area: float = Field(description="In-plane area |a x b|, Å^2.")
+    n_atoms: int
+    n_atoms_lower: int
+    n_atoms_upper: int
+    n_fixed: int = Field(description="Atoms the file freezes (selective dynamics), kept fixed in a relaxation.")
+    relaxed: bool
+    interface_energy: float = Field(description="E_AB, eV (relaxed when ``relaxed``).")
+    lower_energy: float = Field(description="E_A of the lower side alone in the same cell, eV.")
+    upper_energy: float = Field(description="E_B of the upper side alone in the same cell, eV.")
+    unrelaxed_interface_energy: float
+    unrelaxed_lower_energy: float
+    unrelaxed_upper_energy: float
+    work_of_adhesion: float = Field(description="eV/Å^2")
+    work_of_adhesion_j_per_m2: float
+    unrelaxed_work_of_adhesion_j_per_m2: float = Field(description="Single points of the cell as given.")
+    lower_polar: bool = False
+    upper_polar: bool = False
+    converged: bool
+    errors: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    n_steps: dict[str, int] = Field(default_factory=dict)
+    interface_initial: StructureField
+    lower_initial: StructureField
+    upper_initial: StructureField
+    interface_structure: StructureField | None = None
+    lower_structure: StructureField | None = None
+    upper_structure: StructureField | None = None
+    provenance: dict[str, Any]
+    parameters: dict[str, Any]
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": "work_of_adhesion",
+                "formulas": [self.lower_formula, self.upper_formula],
+                "value": self.work_of_adhesion_j_per_m2,
+                "units": "J/m^2",
+                "engine": self.provenance.get("engine"),
+                "model": _model_name(self.provenance),
+                "label": self.label,
+                "given_interface": True,
+                "terminations": self.terminations,
+                "cell_model": self.cell_model,
+                "n_interfaces": self.n_interfaces,
+                "area": self.area,
+                "n_atoms": self.n_atoms,
+                "relaxed": self.relaxed,
+                "converged": self.converged,
+                "polar": self.lower_polar or self.upper_polar,
+                "unrelaxed_value": self.unrelaxed_work_of_adhesion_j_per_m2,
+            }
+        ]
+
+
+def split_given_interface(structure: Structure) -> tuple[Structure, Structure, int]:
+    """(lower side, upper side, number of interfaces) of a given interface cell: the two
+    phases (:func:`interphases.structures.bulk.label_given_interface`) each alone in the same
+    cell, frozen atoms kept; 1 interface with vacuum along c (slab model), else 2 (sandwich)."""
+    from interphases.errors import InvalidStructureError
+    from interphases.structures.bulk import SLAB_VACUUM, classify_structure, label_given_interface
+    from interphases.workflows.engines.dft_common import is_slab
+
+    try:
+        labels = label_given_interface(structure).site_properties["interface_label"]
+    except InvalidStructureError:
+        kind = classify_structure(structure)
+        raise InterphasesError(
+            f"{structure.composition.reduced_formula} ({len(structure)} atoms) is {'a slab' if kind == 'slab' else 'a bulk'} "
+            "of one phase, not two stacked phases: W_ad needs an interface file (for a slab: "
+            "`interphases surface-energy FILE --bulk PHASE`; for two bulks: `interphases screen SUBSTRATE FILM`)"
+        ) from None
+    sides = [Structure.from_sites([site for site, lab in zip(structure, labels, strict=True) if lab == which])
+             for which in ("substrate", "film")]
+    return sides[0], sides[1], 1 if is_slab(structure, SLAB_VACUUM) else 2
+
+
+def _facing_planes(lower: Structure, upper: Structure) -> tuple[str, str, str, str]:
+    """(top, bottom) plane formulas of the lower and of the upper side."""
+    from interphases.structures.slabs import describe_given_slab
+
+    lo, up = describe_given_slab(lower), describe_given_slab(upper)
+    return lo["top_termination"], lo["bottom_termination"], up["top_termination"], up["bottom_termination"]
+
+
+def compute_given_adhesion(
+    interface: Structure,
+    engine: Any = "mlip",
+    *,
+    relax: bool = False,
+    fmax: float = 0.05,
+    max_steps: int = 300,
+    label: str | None = None,
+) -> GivenAdhesionDocument:
+    """W_ad of an interface given as it is (nothing moved, rescanned or frozen).
+
+    The cell is split into its two phases (:func:`split_given_interface`); single points of
+    the cell and of each side alone in the same cell (one engine call) give the unrelaxed
+    W_ad; with ``relax`` the three are relaxed in the given cell (one engine call), the
+    atoms the file freezes kept fixed, and W_ad is the relaxed one. S = |a x b|, divided by
+    the number of interfaces (2 for a periodic sandwich: the mean of its two interfaces)."""
+    from interphases.parsers.schema import fixed_indices
+
+    interface = interface.copy()
+    lower, upper, n_if = split_given_interface(interface)
+    eng = _engine(engine)
+    name = label or f"{lower.composition.reduced_formula}|{upper.composition.reduced_formula}"
+    area = interface_area(interface)
+    structures = [Structure.from_sites(s.sites) for s in (interface, lower, upper)]
+    labels = [f"{name}-{k}" for k in ("interface", "lower", "upper")]
+    statics = eng.static(structures, labels=[f"{lab}-unrelaxed" for lab in labels])
+    for r, lab in zip(statics, labels, strict=True):
+        if not _finite(r.energy):
+            raise CalculationError(f"{lab}: no energy ({r.error})")
+    finals = (eng.relax(structures, cell="fixed", fmax=fmax, max_steps=max_steps, labels=labels)
+              if relax else statics)
+    for r, lab in zip(finals, labels, strict=True):
+        if not _finite(r.energy):
+            raise CalculationError(f"{lab}: relaxation gave no energy ({r.error})")
+    w0 = work_of_adhesion(statics[1].energy, statics[2].energy, statics[0].energy, area, n_if)
+    w = work_of_adhesion(finals[1].energy, finals[2].energy, finals[0].energy, area, n_if)
+    lo_top, lo_bottom, up_top, up_bottom = _facing_planes(lower, upper)
+    n_fixed = len(fixed_indices(interface))
+    notes = []
+    if n_if == 2:
+        notes.append(f"periodic sandwich: W_ad is the mean of its two interfaces ({lo_top}|{up_bottom} and {up_top}|{lo_bottom})")
+    if relax:
+        notes.append("relaxed in the given cell" + (f", {n_fixed} atoms frozen as in the file" if n_fixed else
+                                                      ", nothing frozen in the file: every atom relaxed"))
+    converged, errors = _status(finals if relax else statics)
+    lower_polar, upper_polar = slab_polarity(lower)[0], slab_polarity(upper)[0]
+    if lower_polar or upper_polar:
+        notes.append("a side is polar (formal charges): W_ad includes its dipole energy")
+    return GivenAdhesionDocument(
+        task_label=f"work of adhesion: {name} (given interface)",
+        label=name,
+        lower_formula=lower.composition.reduced_formula,
+        upper_formula=upper.composition.reduced_formula,
+        terminations=f"{lo_top}|{up_bottom}",
+        cell_model="slab" if n_if == 1 else "sandwich",
+        n_interfaces=n_if,
+        area=area,
+        n_atoms=len(interface),
+        n_atoms_lower=len(lower),
+        n_atoms_upper=len(upper),
+        n_fixed=n_fixed,
+        relaxed=relax,
+        interface_energy=finals[0].energy,
+        lower_energy=finals[1].energy,
+        upper_energy=finals[2].energy,
+        unrelaxed_interface_energy=statics[0].energy,
+        unrelaxed_lower_energy=statics[1].energy,
+        unrelaxed_upper_energy=statics[2].energy,
+        work_of_adhesion=w,
+        work_of_adhesion_j_per_m2=j_per_m2(w),
+        unrelaxed_work_of_adhesion_j_per_m2=j_per_m2(w0),
+        lower_polar=lower_polar,
+        upper_polar=upper_polar,
+        converged=converged,
+        errors=errors,
+        notes=notes,
+        n_steps={"interface": finals[0].n_steps, "lower": finals[1].n_steps, "upper": finals[2].n_steps},
+        interface_initial=interface,
+        lower_initial=lower,
+        upper_initial=upper,
+        interface_structure=finals[0].structure if relax else None,
+        lower_structure=finals[1].structure if relax else None,
+        upper_structure=finals[2].structure if relax else None,
+        provenance=_provenance(eng),
+        parameters=dict(given_interface=True, relax=relax, fmax=fmax, max_steps=max_steps),
+    )
+
+
+_GIVEN_ADHESION_DATA = ["interface_initial", "lower_initial", "upper_initial", "interface_structure",
+                        "lower_structure", "upper_structure"]
+
+
 @dataclass
 class AdhesionMaker(Maker):
     """Work of adhesion of interface candidates (slab model: one interface, vacuum).
@@ -1205,6 +1583,9 @@ class AdhesionMaker(Maker):
     candidates computed once), ``scan`` (``"grid"``: every registry x gap; ``"reduced"``:
     coarse-to-fine, ``scan_refine_top``: None = every registry descends along the gap, see
     :func:`registry_scan`).
+
+    ``make_given(structure)``: W_ad of an interface given as a file (two stacked phases),
+    used as it is (:func:`compute_given_adhesion`; ``relax`` relaxes the given cell).
     """
 
     name: str = "work of adhesion"
@@ -1246,6 +1627,14 @@ class AdhesionMaker(Maker):
         """Flow for many candidates (a list, a CandidateSet or a job output reference),
         computed together; the output is an :class:`AdhesionSetDocument`."""
         return self._flow(candidates, False)
+
+    @job(data=_GIVEN_ADHESION_DATA)
+    def make_given(self, interface: Structure, label: str | None = None) -> GivenAdhesionDocument:
+        """W_ad of an interface file used as given (no registry scan, nothing moved or
+        frozen): single points and, with ``relax``, a relaxation of the given cell; see
+        :func:`compute_given_adhesion`. Uses ``engine``, ``relax``, ``fmax``, ``max_steps``."""
+        return compute_given_adhesion(interface, self.engine, relax=self.relax, fmax=self.fmax,
+                                      max_steps=self.max_steps, label=label)
 
 
 # ======================================================================================
