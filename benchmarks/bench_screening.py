@@ -158,6 +158,11 @@ def main() -> None:
     from interphases.potentials import load_model
 
     load_model(args.model)  # once, outside the timings
+    # the modules the first configuration would otherwise import inside its timing
+    import interphases.structures.interface_cells  # noqa: F401
+    import interphases.structures.interfaces  # noqa: F401
+    import interphases.workflows.screening  # noqa: F401
+    import pymatgen.analysis.interfaces.coherent_interfaces  # noqa: F401
     Counts.install()
     global _ONE_CALL
     from interphases.workflows import energetics

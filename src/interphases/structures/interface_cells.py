@@ -134,18 +134,18 @@ def oriented_bulk_cell(bulk: Structure, inplane: np.ndarray, search: int = 6) ->
     rows = np.round(rows).astype(int)
     normal = np.cross(inplane[0], inplane[1])
     normal /= np.linalg.norm(normal)
-    best = None
-    for n in product(range(-search, search + 1), repeat=3):
-        v = np.asarray(n, dtype=float) @ lat
-        h = float(v @ normal)
-        if h < 1e-6:
-            continue
-        key = (round(h, 6), round(float(np.linalg.norm(v - h * normal)), 6))
-        if best is None or key < best[0]:
-            best = (key, np.asarray(n))
-    if best is None:  # pragma: no cover - a 3D lattice always has one
+    # every integer combination at once; smallest height, then shortest in-plane part (the
+    # first in itertools.product order on ties)
+    ns = np.array(list(product(range(-search, search + 1), repeat=3)), dtype=int)
+    v = ns @ lat
+    h = v @ normal
+    up = np.flatnonzero(h >= 1e-6)
+    if len(up) == 0:  # pragma: no cover - a 3D lattice always has one
         raise InvalidStructureError("no bulk lattice vector out of the plane")
-    matrix = np.vstack([rows, best[1]])
+    height = np.round(h[up], 6)
+    lateral = np.round(np.linalg.norm(v[up] - h[up, None] * normal, axis=1), 6)
+    best = up[np.lexsort((up, lateral, height))[0]]
+    matrix = np.vstack([rows, ns[best]])
     cell = prim.copy()
     cell.make_supercell(matrix)
     return cell

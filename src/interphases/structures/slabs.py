@@ -66,6 +66,7 @@ Units: lengths in Å, areas in Å², dipoles per area in e·Å/Å² (= e/Å), ch
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import warnings
@@ -325,14 +326,21 @@ def oxidation_states(structure: Structure) -> dict[str, float]:
                 charges[sp.element.symbol] = float(sp.oxi_state)
     if charges:
         return charges
-    comp = Composition(structure.composition.reduced_formula)
+    return dict(_guessed_charges(structure.composition.reduced_formula))
+
+
+@functools.lru_cache(maxsize=256)
+def _guessed_charges(formula: str) -> tuple[tuple[str, float], ...]:
+    """pymatgen's first oxidation-state guess of a reduced formula (cached: the guess is a
+    search over assignments, ~30 ms, asked for the same phases many times per screening)."""
+    comp = Composition(formula)
     try:
         guesses = comp.oxi_state_guesses()
     except Exception:  # pragma: no cover - pymatgen may fail on exotic compositions
         guesses = ()
     if guesses:
-        return {el: float(q) for el, q in guesses[0].items()}
-    return {el.symbol: 0.0 for el in comp.elements}
+        return tuple((el, float(q)) for el, q in guesses[0].items())
+    return tuple((el.symbol, 0.0) for el in comp.elements)
 
 
 def site_charges(structure: Structure, charges: dict[str, float]) -> np.ndarray:
