@@ -77,8 +77,10 @@ def print_ranking(doc: Any, out: Console | None = None, title: str | None = None
         ("σ J/m²", "right"), ("E_f J/m²", "right"),
         ("E_el meV/Å³", "right"), ("strain %", "right"), ("area Å²", "right"), ("atoms", "right"), ("flags", "left"),
     ]
+    # labels and numbers stay whole (min_width: a number's width); the headers wrap first
     for name, justify in cols:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        whole = justify == "left"
+        table.add_column(name, justify=justify, no_wrap=whole, min_width=None if whole else 6)  # type: ignore[arg-type]
     for r in doc.ranking:
         flags = list(getattr(r, "flags", None) or [])  # interphases.analysis.ranking.row_flags
         if not flags:  # documents stored before the flags existed
@@ -99,7 +101,7 @@ def print_ranking(doc: Any, out: Console | None = None, title: str | None = None
             str(r.n_atoms),
             ", ".join(flags),
         )
-    out.print(table)
+    out.print(table, crop=False)  # narrower than the table: lines run on, numbers stay whole
 
 
 def screening_maker(
