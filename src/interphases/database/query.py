@@ -174,16 +174,25 @@ def query(
 
 def _ranked(df: pd.DataFrame, kind: str, descending: bool, db: Any) -> pd.DataFrame:
     """``df`` in the ranking order of screen/report, with the candidates' flags joined in."""
-    from interphases.analysis.ranking import candidate_facts, rank_frame
+    from interphases.analysis.ranking import rank_frame
 
-    facts = None
-    if "candidate_id" in df.columns:
-        ids = sorted({str(c) for c in df["candidate_id"].dropna().unique()})
-        if ids:
-            crit = {"candidate_id": {"$in": ids}}
-            others = _find(db.summary, crit) if db.scan else list(db.summary.query(crit))
-            facts = candidate_facts(others)
-    return rank_frame(df, kind, descending=descending, facts=facts)
+    return rank_frame(df, kind, descending=descending, facts=facts_of_candidates(df, db))
+
+
+def facts_of_candidates(df: pd.DataFrame, db: Any) -> dict | None:
+    """:func:`~interphases.analysis.ranking.candidate_facts` of the candidates in ``df``,
+    read from all their summary rows, whatever kinds ``df`` holds: the polar mark, the
+    Eq. 18 difference and the uncertainty live on other rows (``work_of_adhesion_eq18``,
+    ``screening_rank``) than the quantity ranked. ``db``: a connected database."""
+    from interphases.analysis.ranking import candidate_facts
+
+    if "candidate_id" not in df.columns:
+        return None
+    ids = sorted({str(c) for c in df["candidate_id"].dropna().unique()})
+    if not ids:
+        return None
+    crit = {"candidate_id": {"$in": ids}}
+    return candidate_facts(_find(db.summary, crit) if db.scan else list(db.summary.query(crit)))
 
 
 def kinds(database: Database | None = None) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from interphases.config import project_dir
-from interphases.database.query import best_first_descending, query
+from interphases.database.query import best_first_descending, facts_of_candidates, query
 from interphases.database.store import Database, open_database
 from interphases.errors import DatabaseError
 
@@ -218,13 +218,14 @@ def write_report(
     db = (database or open_database()).connect()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # one read of the summary (each query is a full scan without indexes), split by kind
-    from interphases.analysis.ranking import candidate_facts, rank_frame
+    # one read of the summary, split by kind
+    from interphases.analysis.ranking import rank_frame
 
     everything = query(kinds or None, sort=None, database=db, **filters)
     wanted = (kinds or sorted(everything["kind"].dropna().unique())) if len(everything) else []
-    # the flags of a candidate (polar, converged, Eq. 18) live on several of its rows
-    facts = candidate_facts(everything.to_dict("records")) if len(everything) else {}
+    # the flags of a candidate (polar, converged, Eq. 18) live on several of its rows, of
+    # kinds the report may not show (work_of_adhesion_eq18): read from all of them
+    facts = (facts_of_candidates(everything, db) or {}) if len(everything) else {}
     sections: list[dict[str, Any]] = []
     for kind in wanted:
         df = everything[everything["kind"] == kind]
