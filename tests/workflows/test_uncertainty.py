@@ -82,12 +82,16 @@ def al_ag(tmp_path_factory):
         run = run_and_store(flow)
         rows = query("work_of_adhesion")
         table = CliRunner().invoke(app, ["query", "work_of_adhesion"])
+        from interphases.database import write_report
+
+        report = write_report(tmp_path_factory.mktemp("report"), kinds=["work_of_adhesion"])
     outputs = list(run.outputs.values())
     doc = run.outputs[flow.output.uuid]
     adhesion = next(o for o in outputs if isinstance(o, AdhesionSetDocument))
     spread = next(o for o in outputs if isinstance(o, ModelUncertaintyDocument))
     candidates = next(o for o in outputs if isinstance(o, CandidateSet))
-    return SimpleNamespace(doc=doc, adhesion=adhesion, spread=spread, candidates=candidates, rows=rows, table=table)
+    return SimpleNamespace(doc=doc, adhesion=adhesion, spread=spread, candidates=candidates, rows=rows, table=table,
+                           report=report)
 
 
 def test_second_model_work_of_adhesion_equals_plain_ase_on_the_relaxed_cells(al_ag):
@@ -342,3 +346,16 @@ def test_screen_uncertainty_options_are_checked_before_any_computation(tmp_path,
     ucb = runner.invoke(app, [*base, "--refine", "cp2k", "--refine-by", "ucb"])
     assert ucb.exit_code != 0 and "--uncertainty" in str(ucb.exception)
     assert len(query("work_of_adhesion")) == 0
+
+
+def test_report_shows_the_spread_beside_w_ad(al_ag):
+    """`interphases report` (and the demo's report): an uncertainty column next to W_ad, the
+    rows in the screening's order with its spreads."""
+    import pandas as pd
+
+    text = al_ag.report.read_text()
+    assert "| rank | label | value | uncertainty |" in text
+    csv = pd.read_csv(al_ag.report.parent / "work_of_adhesion.csv")
+    csv = csv[csv["model"] == al_ag.doc.ranking[0].model]  # the screening's rows (not the LJ refinement's)
+    assert csv["candidate_id"].tolist() == [r.candidate_id for r in al_ag.doc.ranking]
+    assert csv["uncertainty"].tolist() == pytest.approx([r.uncertainty for r in al_ag.doc.ranking], abs=1e-9)

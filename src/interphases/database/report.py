@@ -42,6 +42,8 @@ def _label(row: pd.Series) -> str:
 def ranking_table(df: pd.DataFrame, top: int) -> pd.DataFrame:
     """The first ``top`` rows with the columns a reader needs, numbered from 1."""
     cols = [c for c in RANKING_COLUMNS if c in df.columns]
+    if "uncertainty" in df.columns and df["uncertainty"].notna().any():  # W_ad spread to a second model
+        cols.insert(cols.index("value") + 1 if "value" in cols else len(cols), "uncertainty")
     table = df[cols].head(top).copy()
     table.insert(0, "rank", range(1, len(table) + 1))
     return table
