@@ -299,6 +299,16 @@ def _given_slab_inputs(structure: Any, phase: str, bulk: str | None) -> tuple[An
     return reference, name
 
 
+def _finish(doc: Any, skipped: bool, start: float, output: Path | None, name: str, hint: str = "") -> None:
+    """Say whether ``doc`` was computed or read back; with ``output``, write it there as ``name``."""
+    how = "read from the database" if skipped else f"computed in {time.perf_counter() - start:.0f} s"
+    console.print(f"{how}; stored in the project database{hint}")
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / name).write_text(doc.model_dump_json(indent=1))
+        console.print(f"wrote {output / name}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
@@ -471,12 +481,7 @@ def register(app: typer.Typer) -> None:
                 str(s.tasker_type or "-"), str(s.n_atoms), "◀" if s.lowest_of_facet else "", s.note or "",
             )
         console.print(table)
-        how = "read from the database" if run.skipped else f"computed in {time.perf_counter() - start:.0f} s"
-        console.print(f"{how}; stored in the project database")
-        if output is not None:
-            output.mkdir(parents=True, exist_ok=True)
-            (output / "surface_energy.json").write_text(doc.model_dump_json(indent=1))
-            console.print(f"wrote {output / 'surface_energy.json'}")
+        _finish(doc, run.skipped, start, output, "surface_energy.json")
 
 
     @app.command("adhesion")
@@ -528,9 +533,4 @@ def register(app: typer.Typer) -> None:
             f"{doc.area:.1f}", str(doc.n_atoms), "; ".join(doc.notes + doc.errors),
         )
         console.print(table)
-        how = "read from the database" if run.skipped else f"computed in {time.perf_counter() - start:.0f} s"
-        console.print(f"{how}; stored in the project database (interphases query work_of_adhesion)")
-        if output is not None:
-            output.mkdir(parents=True, exist_ok=True)
-            (output / "adhesion.json").write_text(doc.model_dump_json(indent=1))
-            console.print(f"wrote {output / 'adhesion.json'}")
+        _finish(doc, run.skipped, start, output, "adhesion.json", " (interphases query work_of_adhesion)")
