@@ -40,9 +40,9 @@ def test_energy_only_rejects_stress():
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_energy_only_equals_full_energy_chgnet(batch_size):
     lif = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.03), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    lif.perturb(0.08, min_distance=0.02)
+    lif.perturb(0.08, min_distance=0.02, seed=101)
     li = Structure(Lattice.cubic(3.44), ["Li", "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    li.perturb(0.05)
+    li.perturb(0.05, seed=102)
     ev = load_model("chgnet").evaluator(batch_size=batch_size)
     atoms = [structure_to_atoms(s) for s in (lif, li)]
     full = ev.evaluate(atoms)
@@ -55,7 +55,7 @@ def test_energy_only_equals_full_energy_chgnet(batch_size):
 def test_engine_static_energy_only_emt():
     engine = get_engine("emt")
     s = Structure(Lattice.cubic(3.6), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    s.perturb(0.05)
+    s.perturb(0.05, seed=103)
     (full,) = engine.static([s])
     (only,) = engine.static([s], forces=False)
     assert only.forces is None and full.forces is not None
@@ -70,7 +70,7 @@ def test_thread_layouts_give_the_same_numbers(parallel):
 
     li = Structure(Lattice.cubic(3.44), ["Li", "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     lif = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.03), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    lif.perturb(0.05, min_distance=0.02)
+    lif.perturb(0.05, min_distance=0.02, seed=104)
     atoms = [structure_to_atoms(s) for s in (li, lif, li)]
     model = load_model("chgnet")
     ref = CHGNetEvaluator(model, num_threads=1).evaluate(atoms)

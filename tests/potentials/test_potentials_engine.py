@@ -50,7 +50,7 @@ def test_relax_documents_and_selective_dynamics():
     z = slab.cart_coords[:, 2]
     frozen = z < np.sort(np.unique(z.round(3)))[2] - 0.1  # bottom two layers
     slab.add_site_property("selective_dynamics", [[not f] * 3 for f in frozen])
-    slab.perturb(0.05)
+    slab.perturb(0.05, seed=106)
     engine = get_engine("emt")
     strained = _cu(a=3.70, rattle=0.02)
     results = engine.relax([slab, strained], cell=["fixed", "z"], fmax=0.02, labels=["slab", "bulk"])
