@@ -324,36 +324,30 @@ def neb_interface(
     if from_side not in ("film", "substrate"):
         raise InterphasesError(f"--from {from_side!r}: use film or substrate")
     checks.output_dir(output, "--output")
-    if film is None:
-        given, cand_id = _given_interface(substrate)
-        checks.check_engine(_engine(engine, model), [given], [substrate])
-        eng = _engine(engine, model)
-        maker = InterfaceHopMaker(
-            engine=eng, ion=ion, charge=charge, from_side=from_side, mechanism=mechanism, n_hops=n_hops,  # type: ignore[arg-type]
-            min_image=min_image, n_images=images, fmax=fmax, max_steps=max_steps, relax_interface=relax_interface,
-        )
-        flow = maker.make(given)
-        key = make_result_key(task="neb-interface", structure=given, maker=maker, engine=eng.provenance())
-        title, hint, what = f"CI-NEB across {Path(substrate).name}", f"run `interphases neb-interface {substrate} ...` again with the same options", f"interface file {Path(substrate).name} ({cand_id})"
-        direct = lambda: [maker.compute(given)]  # noqa: E731
+    eng = _engine(engine, model)
+    if film is None:  # an interface file, used as given
+        target, cand_id = _given_interface(substrate)
+        checks.check_engine(eng, [target], [substrate])
+        defining = {"structure": target}
+        title, what = f"CI-NEB across {Path(substrate).name}", f"interface file {Path(substrate).name} ({cand_id})"
+        hint = f"run `interphases neb-interface {substrate} ...` again with the same options"
     else:
         sub, fil = checks.load_checked(substrate), checks.load_checked(film)
-        checks.check_engine(_engine(engine, model), [sub, fil], [substrate, film])
-        cand = _pick_candidate(sub, fil, substrate, film, substrate_miller, film_miller, index, max_area, thickness, vacuum)
-        eng = _engine(engine, model)
-        maker = InterfaceHopMaker(
-            engine=eng, ion=ion, charge=charge, from_side=from_side, mechanism=mechanism, n_hops=n_hops,  # type: ignore[arg-type]
-            min_image=min_image, n_images=images, fmax=fmax, max_steps=max_steps, relax_interface=relax_interface,
-        )
-        flow = maker.make(cand)
-        key = make_result_key(task="neb-interface", candidate=cand.candidate_id, maker=maker, engine=eng.provenance())
-        title = f"CI-NEB across {cand.substrate_formula} {cand.miller_pair} {cand.film_formula}"
+        checks.check_engine(eng, [sub, fil], [substrate, film])
+        target = _pick_candidate(sub, fil, substrate, film, substrate_miller, film_miller, index, max_area, thickness, vacuum)
+        defining = {"candidate": target.candidate_id}
+        title = f"CI-NEB across {target.substrate_formula} {target.miller_pair} {target.film_formula}"
+        what = f"candidate {target.candidate_id} {target.miller_pair} {target.terminations}"
         hint = f"run `interphases neb-interface {substrate} {film} ...` again with the same options"
-        what = f"candidate {cand.candidate_id} {cand.miller_pair} {cand.terminations}"
-        direct = lambda: [maker.compute(cand)]  # noqa: E731
+    maker = InterfaceHopMaker(
+        engine=eng, ion=ion, charge=charge, from_side=from_side, mechanism=mechanism, n_hops=n_hops,  # type: ignore[arg-type]
+        min_image=min_image, n_images=images, fmax=fmax, max_steps=max_steps, relax_interface=relax_interface,
+    )
+    flow = maker.make(target)
+    key = make_result_key(task="neb-interface", **defining, maker=maker, engine=eng.provenance())
     start = time.perf_counter()
     with _progress(title, None, hint):
-        outputs, skipped = _run(flow, key, store, direct)
+        outputs, skipped = _run(flow, key, store, lambda: [maker.compute(target)])
     elapsed = time.perf_counter() - start
     doc = next((o for o in outputs if isinstance(o, InterfaceHopDocument)), None)
     if doc is None:

@@ -529,11 +529,7 @@ def planes_neutral(ouc: Structure, charges: dict[str, float], tol: float = 0.1) 
     normal = unit_normal(ouc.lattice.matrix)
     period = float(abs(np.dot(ouc.lattice.matrix[2], normal)))
     z = np.mod(ouc.frac_coords[:, 2], 1.0) * period
-    # a plane may straddle the cell boundary: start the heights in the widest empty gap
-    order = np.sort(z)
-    gaps = np.diff(np.append(order, order[0] + period))
-    start = order[(int(np.argmax(gaps)) + 1) % len(order)]
-    planes = atomic_planes(np.mod(z - start + 1e-9, period), tol)
+    planes, _ = _periodic_planes(z, period, tol)  # a plane may straddle the cell boundary
     return bool(all(abs(q[planes == p].sum()) < 1e-3 for p in np.unique(planes)))
 
 
@@ -1130,7 +1126,8 @@ def shortest_stacking(ouc: Structure, tol: float = 0.05) -> Structure:
 
 
 def _periodic_planes(z: np.ndarray, period: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """(plane label, plane height) of heights ``z`` periodic in ``period`` (Å)."""
+    """(plane label, plane height) of heights ``z`` periodic in ``period`` (Å); the heights
+    start in the widest empty gap, so that no plane straddles the cell boundary."""
     order = np.sort(z)
     gaps = np.diff(np.append(order, order[0] + period))
     start = order[(int(np.argmax(gaps)) + 1) % len(order)]

@@ -1455,7 +1455,7 @@ def split_given_interface(structure: Structure) -> tuple[Structure, Structure, i
     from interphases.workflows.engines.dft_common import is_slab
 
     try:
-        labels = label_given_interface(structure).site_properties["interface_label"]
+        labelled = label_given_interface(structure)
     except InvalidStructureError:
         kind = classify_structure(structure)
         raise InterphasesError(
@@ -1463,9 +1463,10 @@ def split_given_interface(structure: Structure) -> tuple[Structure, Structure, i
             "of one phase, not two stacked phases: W_ad needs an interface file (for a slab: "
             "`interphases surface-energy FILE --bulk PHASE`; for two bulks: `interphases screen SUBSTRATE FILM`)"
         ) from None
-    sides = [Structure.from_sites([site for site, lab in zip(structure, labels, strict=True) if lab == which])
-             for which in ("substrate", "film")]
-    return sides[0], sides[1], 1 if is_slab(structure, SLAB_VACUUM) else 2
+    lower, upper = split_interface(labelled)  # the split of every labelled interface cell
+    for side in (lower, upper):
+        side.remove_site_property("interface_label")  # the file's own site properties only
+    return lower, upper, 1 if is_slab(structure, SLAB_VACUUM) else 2
 
 
 def _facing_planes(lower: Structure, upper: Structure) -> tuple[str, str, str, str]:
