@@ -44,14 +44,17 @@ import warnings
 from dataclasses import replace
 
 #: cumulative levers: name -> (energy_only, deduplicate, one relax call, num_threads, scan)
-CONFIGS = {
+CUMULATIVE = {
     "main": (False, False, False, 1, "grid"),
     "+energy-only": (True, False, False, 1, "grid"),
     "+dedup": (True, True, False, 1, "grid"),
     "+one relax call": (True, True, True, 1, "grid"),
     "+2 workers": (True, True, True, 2, "grid"),
     "+reduced scan": (True, True, True, 2, "reduced"),
-    # not cumulative: every lever but the one relax call (what that lever adds on top of the others)
+}
+#: not cumulative: the one relax call alone, and every lever but it (run on request)
+CONFIGS = {
+    **CUMULATIVE,
     "all but one call": (True, True, False, 2, "reduced"),
     "main + one call": (False, False, True, 1, "grid"),
 }
@@ -145,7 +148,7 @@ def run_config(name: str, pairs, model: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default=",".join(list(CONFIGS)[:6]), help=f"comma list of {list(CONFIGS)} (or 'all')")
+    parser.add_argument("--configs", default=",".join(CUMULATIVE), help=f"comma list of {list(CONFIGS)} (or 'all')")
     parser.add_argument("--pairs", default="Li:LiF:40:3,Li:Li2O:70:3", help="substrate:film:max_area:n,... (demo's)")
     parser.add_argument("--model", default="chgnet")
     args = parser.parse_args()
